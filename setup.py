@@ -1,0 +1,45 @@
+"""Packaging for spleeter-ext."""
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+ROOT = Path(__file__).parent
+version = {}
+exec((ROOT / "spleeter_ext" / "_version.py").read_text(), version)
+
+setup(
+    name="spleeter-ext",
+    version=version["__version__"],
+    description=(
+        "Music source separation on top of Deezer's Spleeter: streaming separation, "
+        "a model zoo (U-Net, Wave-U-Net, Demucs in 1D and 2D, stacked U-Net), "
+        "Keras training and museval evaluation."
+    ),
+    long_description=(ROOT / "README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.11,<3.12",
+    packages=find_packages(include=["spleeter_ext", "spleeter_ext.*"]),
+    include_package_data=True,
+    package_data={"spleeter_ext": ["resources/**/*"]},
+    install_requires=[
+        "spleeter[evaluation]==2.4.2",
+        # spleeter pins tensorflow 2.12.1, numpy<2, pandas<2; we live within them.
+        "librosa>=0.10",
+        "musdb>=0.4.0",
+        "museval>=0.4.0",
+        "pandas<2",
+        "matplotlib>=3.7",
+        # PyAV bundles FFmpeg's libraries: decode/encode every format with no system ffmpeg.
+        "av>=11",
+        # soxr: a high-quality, fast streaming resampler (also what librosa uses by default).
+        "soxr>=0.3",
+        "tqdm>=4.60",
+        "norbert>=0.2.1",
+    ],
+    extras_require={"test": ["pytest>=7"]},
+    entry_points={"console_scripts": ["spleeter-ext=spleeter_ext.cli:main"]},
+    classifiers=[
+        "Programming Language :: Python :: 3.11",
+        "Topic :: Multimedia :: Sound/Audio :: Analysis",
+    ],
+)

@@ -1,0 +1,255 @@
+"""Estimators: they own the STFT, masking, padding and the per-instrument dict; bodies do not.
+
+* :class:`STFTMaskEstimator` wraps a 2D body and reproduces Spleeter's separation semantics exactly
+  (STFT ``frame_length``/``frame_step`` with a periodic Hann window and ``frame_length`` zeros
+  prepended, the first ``F`` bins in ``T``-frame patches, masks ``(est**e + eps/n) / (sum est**e + eps)``
+  with ``separation_exponent`` e, ``mask_extension`` zeros|average above ``F``, the x2/3 inverse-STFT
+  compensation, optional norbert multichannel Wiener filter).
+* :class:`WaveformEstimator` wraps a 1D body: it pads inputs to ``body.valid_length(n)`` (centred)
+  and crops the outputs back.
+* Stacked models (:mod:`.stack`) provide their own estimator built on these.
+
+Every estimator maps a batch of waveform segments ``(n_segments, n_samples, n_channels)`` to
+``(n_segments, n_sources, n_samples, n_channels)`` (:meth:`separate_segments`), and exposes what
+training needs: :meth:`training_segment_samples` and :meth:`compute_losses` on
+``mixture (batch, n_samples, n_channels)`` / ``sources (batch, n_samples, n_channels, n_sources)``.
+Chunked inference over long files lives outside (:mod:`spleeter_ext.separate.apply`).
+"""
+from __future__ import annotations
+
+from typing import Dict, List, Optional, Tuple
+
+import numpy as np
+import tensorflow as tf
+
+from .. import dsp
+from ..config import load_config
+from ..errors import ConfigError
+from . import registry
+
+EPSILON = 1e-10
+
+
+class Estimator:
+    """Common interface; see the module docstring for shapes."""
+
+    domain = ""
+
+    def __init__(self, body: tf.keras.Model, config: dict):
+        self.body = body
+        self.config = config
+        self.instruments: List[str] = list(config["instrument_list"])
+        self.n_sources = len(self.instruments)
+        self.sample_rate = int(config["sample_rate"])
+        self.n_channels = int(config["n_channels"])
+        self.mwf = bool(config.get("MWF", False))
+
+    # --- separation -------------------------------------------------------------------------
+    def segment_samples(self, seconds: Optional[float] = None) -> int:
+        """A segment length (samples) close to ``seconds`` that the model processes without waste."""
+        raise NotImplementedError
+
+    def separate_segments(self, segments: tf.Tensor, training: bool = False) -> tf.Tensor:
+        """``(n_segments, n_samples, n_channels)`` -> ``(n_segments, n_sources, n_samples, n_channels)``."""
+        raise NotImplementedError
+
+    def separate(self, waveform: np.ndarray) -> Dict[str, np.ndarray]:
+        """Separate one in-memory segment ``(n_samples, n_channels)`` -> ``{instrument: (n_samples, n_channels)}``."""
+        out = self.separate_segments(tf.convert_to_tensor(waveform[None], tf.float32)).numpy()[0]
+        return {name: out[k] for k, name in enumerate(self.instruments)}
+
+    # --- training ---------------------------------------------------------------------------
+    def training_segment_samples(self) -> int:
+        raise NotImplementedError
+
+    def compute_losses(self, mixture: tf.Tensor, sources: tf.Tensor, training: bool = True
+                       ) -> Tuple[tf.Tensor, Dict[str, tf.Tensor]]:
+        """Total loss and per-instrument losses for a batch."""
+        raise NotImplementedError
+
+    def build(self) -> None:
+        """Create the body's variables with a dummy forward pass."""
+        n = self.training_segment_samples()
+        self.compute_losses(tf.zeros((1, n, self.n_channels)), tf.zeros((1, n, self.n_channels, self.n_sources)),
+                            training=False)
+
+    @property
+    def trainable_variables(self):
+        return self.body.trainable_variables
+
+
+class STFTMaskEstimator(Estimator):
+    """Spleeter-exact spectrogram masking around a :class:`~.base.Body2D`."""
+
+    domain = "2d"
+
+    def __init__(self, body: tf.keras.Model, config: dict):
+        super().__init__(body, config)
+        self.n_fft = int(config["frame_length"])
+        self.hop_length = int(config["frame_step"])
+        self.T = int(config["T"])
+        self.F = int(config["F"])
+        self.exponent = float(config["separation_exponent"])
+        self.mask_extension = config["mask_extension"]
+        self.loss_type = config.get("loss_type", "L1_mask")
+        mt, mf = body.input_multiple()
+        if self.T % mt or self.F % mf:
+            raise ConfigError(f"{config.get('_source', '<config>')}: 'T' ({self.T}) and 'F' ({self.F}) must be "
+                              f"multiples of {mt} and {mf} for model '{config['model']['type']}'")
+
+    # --- features ---------------------------------------------------------------------------
+    def magnitude_patches(self, spec: tf.Tensor) -> tf.Tensor:
+        """``(n_frames, n_bins, n_channels)`` complex -> ``(n_patches, T, F, n_channels)`` magnitudes."""
+        return tf.abs(dsp.pad_and_partition(spec, self.T))[:, :, : self.F, :]
+
+    def estimate_magnitudes(self, patches: tf.Tensor, training: bool = False) -> tf.Tensor:
+        """Body masks times the input: ``(batch, T, F, C)`` -> ``(batch, T, F, C, n_sources)``."""
+        masks = self.body(patches, training=training)
+        return masks * patches[..., None]
+
+    def ratio_masks(self, estimates: tf.Tensor) -> tf.Tensor:
+        """Spleeter's masks from magnitude estimates ``(..., F, C, S)``, extended to ``n_fft//2+1`` bins."""
+        e = self.exponent
+        powered = estimates ** e if e != 1 else estimates
+        total = tf.reduce_sum(powered, axis=-1, keepdims=True) + EPSILON
+        masks = (powered + EPSILON / self.n_sources) / total
+        n_extra = self.n_fft // 2 + 1 - self.F
+        if n_extra:
+            if self.mask_extension == "average":
+                row = tf.reduce_mean(masks, axis=-3, keepdims=True)
+            else:
+                row = tf.zeros_like(masks[..., :1, :, :])
+            reps = [1] * (masks.shape.rank - 3) + [n_extra, 1, 1]
+            masks = tf.concat([masks, tf.tile(row, reps)], axis=-3)
+        return masks
+
+    def _separate_one(self, waveform: tf.Tensor, training: bool = False) -> tf.Tensor:
+        """``(n_samples, C)`` -> ``(n_sources, n_samples, C)`` exactly as Spleeter's predict graph."""
+        n = tf.shape(waveform)[0]
+        padded = tf.concat([tf.zeros((self.n_fft, self.n_channels)), waveform], axis=0)
+        spec = dsp.stft(padded, self.n_fft, self.hop_length, pad_end=True)  # (n_frames, bins, C)
+        n_frames = tf.shape(spec)[0]
+        patches = self.magnitude_patches(spec)
+        est = self.estimate_magnitudes(patches, training=training)  # (P, T, F, C, S)
+        if self.mwf:
+            stfts = self._wiener(est, spec)
+        else:
+            masks = self.ratio_masks(est)  # (P, T, bins, C, S)
+            masks = tf.reshape(masks, tf.concat([[-1], tf.shape(masks)[2:]], axis=0))[:n_frames]
+            stfts = tf.cast(masks, tf.complex64) * spec[..., None]
+        stfts = tf.transpose(stfts, [3, 0, 1, 2])  # (S, n_frames, bins, C)
+        wav = dsp.istft(stfts, self.n_fft, self.hop_length)
+        return wav[:, self.n_fft: self.n_fft + n, :]
+
+    def _wiener(self, est: tf.Tensor, spec: tf.Tensor) -> tf.Tensor:
+        """norbert's multichannel Wiener filter on the full STFT (numpy, as in Spleeter)."""
+        import norbert
+
+        n_frames = tf.shape(spec)[0]
+        bins = self.n_fft // 2 + 1
+        v = tf.pad(est, [[0, 0], [0, 0], [0, bins - self.F], [0, 0], [0, 0]])  # (P, T, bins, C, S)
+        v = tf.reshape(v, tf.concat([[-1], tf.shape(v)[2:]], axis=0))[:n_frames]
+
+        def wiener(v_np, x_np):
+            return norbert.wiener(v_np, x_np).astype(np.complex64)
+
+        out = tf.numpy_function(wiener, [v, spec], tf.complex64)
+        out.set_shape(spec.shape.concatenate([self.n_sources]))
+        return out
+
+    def separate_segments(self, segments: tf.Tensor, training: bool = False) -> tf.Tensor:
+        if self.mwf:
+            return tf.stack([self._separate_one(segments[i], training) for i in range(segments.shape[0])])
+        return tf.map_fn(lambda w: self._separate_one(w, training), segments,
+                         fn_output_signature=tf.TensorSpec([self.n_sources, None, self.n_channels], tf.float32))
+
+    def segment_samples(self, seconds: Optional[float] = None) -> int:
+        """Samples filling whole T-frame patches: ``k*T*hop - n_fft`` (so no frame is wasted)."""
+        patch = self.T * self.hop_length
+        seconds = seconds or 4 * patch / self.sample_rate
+        k = max(1, int(round(seconds * self.sample_rate / patch)))
+        return k * patch - self.n_fft
+
+    # --- training ---------------------------------------------------------------------------
+    def training_segment_samples(self) -> int:
+        """Samples giving exactly T frames without padding."""
+        return (self.T - 1) * self.hop_length + self.n_fft
+
+    def training_features(self, mixture: tf.Tensor, sources: tf.Tensor) -> Tuple[tf.Tensor, tf.Tensor]:
+        """Magnitudes of a batch: mixture ``(B, T, F, C)``, sources ``(B, T, F, C, S)``."""
+        mix = tf.abs(dsp.stft(mixture, self.n_fft, self.hop_length, pad_end=False))[:, : self.T, : self.F]
+        src = tf.transpose(sources, [0, 3, 1, 2])  # (B, S, n, C)
+        tgt = tf.abs(dsp.stft(src, self.n_fft, self.hop_length, pad_end=False))[:, :, : self.T, : self.F]
+        return mix, tf.transpose(tgt, [0, 2, 3, 4, 1])
+
+    def compute_losses(self, mixture, sources, training=True):
+        mix, target = self.training_features(mixture, sources)
+        est = self.estimate_magnitudes(mix, training=training)
+        return spectrogram_losses(est, target, self.instruments, self.loss_type)
+
+
+def spectrogram_losses(est, target, instruments, loss_type="L1_mask"):
+    """Spleeter's L1 on masked magnitudes, summed over instruments; ``(..., S)`` tensors."""
+    losses = {}
+    for k, name in enumerate(instruments):
+        diff = tf.abs(est[..., k] - target[..., k])
+        if loss_type == "weighted_L1_mask":
+            weight = tf.reduce_mean(target[..., k], axis=[1, 2, 3], keepdims=True)
+            diff = weight * diff
+        losses[name] = tf.reduce_mean(diff)
+    return tf.add_n(list(losses.values())), losses
+
+
+class WaveformEstimator(Estimator):
+    """Pads to the body's valid length, crops back; L1 loss on waveforms."""
+
+    domain = "1d"
+
+    def __init__(self, body: tf.keras.Model, config: dict):
+        super().__init__(body, config)
+        seconds = config.get("segment_seconds") or 6.0
+        self._train_samples = int(body.valid_length(int(round(seconds * self.sample_rate))))
+
+    def separate_segments(self, segments, training=False):
+        n = segments.shape[1] if segments.shape[1] is not None else tf.shape(segments)[1]
+        if isinstance(n, int):
+            valid = int(self.body.valid_length(n))
+            left = (valid - n) // 2
+            x = tf.pad(segments, [[0, 0], [left, valid - n - left], [0, 0]])
+            out = self.body(x, training=training)[:, left: left + n]  # (B, n, C, S)
+        else:
+            raise ConfigError("waveform estimator needs a static segment length")
+        return tf.transpose(out, [0, 3, 1, 2])
+
+    def segment_samples(self, seconds=None):
+        seconds = seconds or max(self._train_samples / self.sample_rate, 10.0)
+        return int(self.body.valid_length(int(round(seconds * self.sample_rate))))
+
+    def training_segment_samples(self):
+        return self._train_samples
+
+    def compute_losses(self, mixture, sources, training=True):
+        est = self.body(mixture, training=training)  # (B, n, C, S)
+        losses = {name: tf.reduce_mean(tf.abs(est[..., k] - sources[..., k])) for k, name in enumerate(self.instruments)}
+        return tf.add_n(list(losses.values())), losses
+
+
+def build_body(config: dict):
+    """Build the body named by ``config['model']['type']`` with its ``params``."""
+    spec = registry.get(config["model"]["type"])
+    return spec, spec.build(config["model"].get("params") or {}, source=config.get("_source", "<config>"),
+                            n_sources=len(config["instrument_list"]), n_channels=config["n_channels"])
+
+
+def build_estimator(config) -> Estimator:
+    """The estimator for a config (a loaded dict or any descriptor :func:`load_config` accepts)."""
+    if not isinstance(config, dict) or "_source" not in config:
+        config = load_config(config)
+    spec, body = build_body(config)
+    if spec.domain == "2d":
+        est = STFTMaskEstimator(body, config)
+    elif spec.domain == "1d":
+        est = WaveformEstimator(body, config)
+    else:
+        est = body.make_estimator(config)
+    return est
