@@ -3,8 +3,12 @@
 TensorFlow is imported lazily: ``import spleeter_ext`` is cheap, and the heavy
 modules load on first use of :class:`Separator` or the model zoo.
 """
-from ._version import __version__
-from .errors import SpleeterExtError, ConfigError, AudioError
+import os as _os
+
+_os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before any TensorFlow import: keep C++ logs quiet
+
+from ._version import __version__  # noqa: E402
+from .errors import AudioError, ConfigError, SpleeterExtError  # noqa: E402
 
 __all__ = ["__version__", "Separator", "SpleeterExtError", "ConfigError", "AudioError"]
 

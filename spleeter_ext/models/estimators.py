@@ -17,6 +17,7 @@ Chunked inference over long files lives outside (:mod:`spleeter_ext.separate.app
 """
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import Dict, List, Optional, Tuple
 
 import numpy as np
@@ -30,7 +31,7 @@ from . import registry
 EPSILON = 1e-10
 
 
-class Estimator:
+class Estimator(ABC):
     """Common interface; see the module docstring for shapes."""
 
     domain = ""
@@ -45,13 +46,13 @@ class Estimator:
         self.mwf = bool(config.get("MWF", False))
 
     # --- separation -------------------------------------------------------------------------
+    @abstractmethod
     def segment_samples(self, seconds: Optional[float] = None) -> int:
         """A segment length (samples) close to ``seconds`` that the model processes without waste."""
-        raise NotImplementedError
 
+    @abstractmethod
     def separate_segments(self, segments: tf.Tensor, training: bool = False) -> tf.Tensor:
         """``(n_segments, n_samples, n_channels)`` -> ``(n_segments, n_sources, n_samples, n_channels)``."""
-        raise NotImplementedError
 
     def separate(self, waveform: np.ndarray) -> Dict[str, np.ndarray]:
         """Separate one in-memory segment ``(n_samples, n_channels)`` -> ``{instrument: (n_samples, n_channels)}``."""
@@ -59,13 +60,14 @@ class Estimator:
         return {name: out[k] for k, name in enumerate(self.instruments)}
 
     # --- training ---------------------------------------------------------------------------
+    @abstractmethod
     def training_segment_samples(self) -> int:
-        raise NotImplementedError
+        """Samples per training example."""
 
+    @abstractmethod
     def compute_losses(self, mixture: tf.Tensor, sources: tf.Tensor, training: bool = True
                        ) -> Tuple[tf.Tensor, Dict[str, tf.Tensor]]:
         """Total loss and per-instrument losses for a batch."""
-        raise NotImplementedError
 
     def build(self) -> None:
         """Create the body's variables with a dummy forward pass."""

@@ -32,7 +32,6 @@ from .base import Body1D, Body2D, activation_layer, check_list_of_int, norm_laye
 from .registry import register
 
 SPLEETER_FILTERS = [16, 32, 64, 128, 256, 512]
-SPLEETER_DROPOUT = [0.5, 0.5, 0.5, 0.0, 0.0, 0.0]
 
 
 def _spleeter_activation(name: Optional[str], default: str) -> str:
@@ -67,6 +66,10 @@ class UNetStack(tf.keras.layers.Layer):
             self.enc_conv.append(Conv(filters[i], k, strides=s, padding="same", kernel_initializer=init))
             self.enc_norm.append(norm_layer(normalization))
             self.enc_act.append(activation_layer(conv_activation))
+        if self.enc_norm[-1] is not None:
+            # Spleeter decodes from the raw deepest convolution, so the deepest normalisation gets no
+            # gradient; it is kept (frozen) only so that stock checkpoints map one to one.
+            self.enc_norm[-1].trainable = False
         self.dec_conv, self.dec_norm, self.dec_act, self.dec_drop = [], [], [], []
         for j in range(depth):
             level = depth - 1 - j  # the encoder level this decoder level undoes
@@ -82,10 +85,14 @@ class UNetStack(tf.keras.layers.Layer):
         skips = []
         h = x
         raw = x
-        for conv, norm, act in zip(self.enc_conv, self.enc_norm, self.enc_act):
+        last = self.depth - 1
+        for i, (conv, norm, act) in enumerate(zip(self.enc_conv, self.enc_norm, self.enc_act)):
             raw = conv(h)
             skips.append(raw)
-            h = act(norm(raw, training=training) if norm is not None else raw)
+            if i < last:
+                h = act(norm(raw, training=training) if norm is not None else raw)
+            elif norm is not None and not norm.built:  # unused, but its variables exist for checkpoints
+                norm.build(raw.shape)
         h = raw  # Spleeter decodes from the raw deepest convolution.
         for j in range(self.depth):
             h = self.dec_act[j](self.dec_conv[j](h))
@@ -104,8 +111,8 @@ def _levels(conv_n_filters, kernel_size, strides, dropout):
     depth = len(filters)
     kernels = per_level(kernel_size, depth, "kernel_size")
     stride_list = per_level(strides, depth, "strides")
-    if isinstance(dropout, (list, tuple)) and len(dropout) < depth:
-        dropout = list(dropout) + [0.0] * (depth - len(dropout))
+    if dropout is None:  # Spleeter: 50 % on the first three decoder levels
+        dropout = [0.5 if j < 3 else 0.0 for j in range(depth)]
     drops = per_level(dropout, depth, "dropout")
     for d in drops:
         if not 0 <= d < 1:
@@ -126,7 +133,7 @@ class SpleeterUNet2D(Body2D):
     """
 
     def __init__(self, n_sources: int, n_channels: int = 2, conv_n_filters: Sequence[int] = SPLEETER_FILTERS,
-                 kernel_size=5, strides=2, dropout=SPLEETER_DROPOUT, conv_activation: Optional[str] = None,
+                 kernel_size=5, strides=2, dropout=None, conv_activation: Optional[str] = None,
                  deconv_activation: Optional[str] = None, normalization: Optional[str] = "batch",
                  output_activation: str = "sigmoid", final_kernel: int = 4, final_dilation: int = 2,
                  name: Optional[str] = None):
@@ -178,7 +185,7 @@ class SpleeterUNet1D(Body1D):
     """
 
     def __init__(self, n_sources: int, n_channels: int = 2, conv_n_filters: Sequence[int] = SPLEETER_FILTERS,
-                 kernel_size=15, strides=4, dropout=SPLEETER_DROPOUT, conv_activation: Optional[str] = None,
+                 kernel_size=15, strides=4, dropout=None, conv_activation: Optional[str] = None,
                  deconv_activation: Optional[str] = None, normalization: Optional[str] = "batch",
                  output_activation: str = "linear", name: Optional[str] = None):
         super().__init__(n_sources, n_channels, name=name)

@@ -1,0 +1,1 @@
+"""Separation: chunked overlap-add inference and the file-streaming :class:`Separator`."""

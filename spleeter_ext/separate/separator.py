@@ -1,0 +1,302 @@
+"""The separator: a model built and loaded once, streaming files through it segment by segment.
+
+Three threads per batch of files: one decodes (and resamples) the next blocks, the main thread runs
+the model on fixed-size segments, one encodes the finished blocks. Decoding of the next file and
+encoding of the previous one therefore overlap the separation of the current one, and memory is
+bounded by a few segments whatever the input's length.
+
+>>> from spleeter_ext import Separator
+>>> sep = Separator("spleeter:4stems")
+>>> stems = sep.separate(waveform, sample_rate=44100)   # {instrument: (n_samples, 2)}
+"""
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+
+from ..audio import io as audio_io
+from ..config import load_config
+from ..errors import AudioError, ParameterError, SpleeterExtError
+from ..log import Progress, logger
+from . import apply
+from .naming import DEFAULT_FORMAT, output_paths
+
+BLOCK_SECONDS = 5.0
+_END = object()
+
+
+@dataclass
+class FileResult:
+    """What happened to one input: ``ok``, the written stems, or the one-line ``error``."""
+
+    path: str
+    ok: bool
+    outputs: Dict[str, str] = field(default_factory=dict)
+    error: Optional[str] = None
+    seconds: float = 0.0
+
+
+class Separator:
+    """Separate waveforms or audio files with a model loaded once.
+
+    Args:
+        params_descriptor: ``spleeter:2stems|4stems|5stems``, a JSON config path, a model directory
+            written by ``spleeter-ext train`` or a preset name (see :func:`spleeter_ext.config.load_config`).
+        MWF: use the multichannel Wiener filter (spectrogram models).
+        segment: segment length in seconds for chunked separation (default: the config's
+            ``inference.segment_seconds`` or the estimator's choice, rounded to whole patches).
+        overlap: fraction of a segment shared with its neighbour (default ``inference.overlap``).
+        batch_size: segments per model call.
+        threads: CPU threads for TensorFlow ops (default: all cores).
+    """
+
+    def __init__(self, params_descriptor="spleeter:4stems", MWF: bool = False, segment: Optional[float] = None,
+                 overlap: Optional[float] = None, batch_size: int = 1, threads: Optional[int] = None):
+        import tensorflow as tf
+
+        if threads:
+            try:
+                tf.config.threading.set_intra_op_parallelism_threads(int(threads))
+                tf.config.threading.set_inter_op_parallelism_threads(max(1, min(2, int(threads))))
+            except RuntimeError:
+                logger.debug("TensorFlow already initialised; --jobs ignored for thread counts")
+        from ..models.estimators import build_estimator
+        from .weights import load_weights
+
+        t0 = time.monotonic()
+        self.config = load_config(params_descriptor)
+        if MWF:
+            self.config["MWF"] = True
+        self.estimator = build_estimator(self.config)
+        self.checkpoint = load_weights(self.estimator, self.config)
+        self.instruments: List[str] = list(self.estimator.instruments)
+        self.sample_rate: int = self.estimator.sample_rate
+        self.n_channels: int = self.estimator.n_channels
+        inf = self.config.get("inference") or {}
+        seconds = segment if segment is not None else inf.get("segment_seconds")
+        if seconds is not None and seconds <= 0:
+            raise ParameterError(f"segment must be positive seconds, got {seconds}")
+        seg = self.estimator.segment_samples(seconds)
+        ov = overlap if overlap is not None else inf.get("overlap", 0.25)
+        self.segment, self.overlap = apply.plan(seg, ov)
+        if batch_size < 1:
+            raise ParameterError(f"batch_size must be >= 1, got {batch_size}")
+        self.batch_size = int(batch_size)
+        spec = tf.TensorSpec((None, self.segment, self.n_channels), tf.float32)
+        self._fn = tf.function(lambda x: self.estimator.separate_segments(x, training=False),
+                               input_signature=[spec], autograph=False)
+        self._fn.get_concrete_function()
+        logger.info("Model %s ready in %.1f s (segment %.1f s, overlap %.0f%%)", self.config["_source"],
+                    time.monotonic() - t0, self.segment / self.sample_rate, 100 * self.overlap / self.segment)
+
+    # ------------------------------------------------------------------ in memory
+    def _run(self, segments: np.ndarray) -> np.ndarray:
+        return self._fn(segments).numpy()
+
+    def separate(self, waveform: np.ndarray, sample_rate: Optional[int] = None) -> Dict[str, np.ndarray]:
+        """Separate an array ``(n_samples, n_channels)`` -> ``{instrument: (n, n_channels)}`` at the
+        model's sample rate (``self.sample_rate``). ``sample_rate`` (of the input) triggers resampling."""
+        x = audio_io.as_channels_last(waveform, "waveform")
+        if len(x) == 0:
+            raise ParameterError("waveform has no samples")
+        bad = ~np.isfinite(x)
+        if bad.any():
+            i = int(np.argwhere(bad)[0][0])
+            raise ParameterError(f"waveform has NaN/Inf samples (first at index {i}); clean the input")
+        if sample_rate is not None and int(sample_rate) != self.sample_rate:
+            x = audio_io.resample(x, int(sample_rate), self.sample_rate)
+        x = audio_io.to_channels(x, self.n_channels, name="waveform")
+        out = apply.separate_array(x, self._run, self.segment, self.overlap, self.batch_size)
+        return {name: out[k] for k, name in enumerate(self.instruments)}
+
+    # ------------------------------------------------------------------ files
+    def separate_to_file(self, audio_descriptor: str, destination: str, codec: str = "wav", bitrate: str = "128k",
+                         filename_format: str = DEFAULT_FORMAT, offset: float = 0.0,
+                         duration: Optional[float] = None, keep_input_rate: bool = False,
+                         sample_format: Optional[str] = None, synchronous: bool = True) -> FileResult:
+        """Separate one file; raises :class:`AudioError` if it fails (see :meth:`separate_files`)."""
+        result = self.separate_files([audio_descriptor], destination, codec, bitrate, filename_format, offset,
+                                     duration, keep_input_rate, sample_format, progress=False)[0]
+        if not result.ok:
+            raise AudioError(result.error)
+        return result
+
+    def separate_files(self, files: Sequence[str], destination: str = "separated", codec: str = "wav",
+                       bitrate: str = "128k", filename_format: str = DEFAULT_FORMAT, offset: float = 0.0,
+                       duration: Optional[float] = None, keep_input_rate: bool = False,
+                       sample_format: Optional[str] = None, progress: bool = True) -> List[FileResult]:
+        """Separate many files, going on past bad ones. Returns one :class:`FileResult` per input.
+
+        Output paths are checked for conflicts before any work; each stem is written under a
+        temporary name and renamed when complete; inputs are never overwritten.
+        """
+        files = [str(f) for f in files]
+        plans = output_paths(files, destination, self.instruments, codec, filename_format)
+        if offset < 0:
+            raise ParameterError(f"offset must be >= 0, got {offset}")
+        if duration is not None and duration <= 0:
+            raise ParameterError(f"duration must be > 0, got {duration}")
+        results = [FileResult(f, False) for f in files]
+        protect = {str(Path(f).resolve()) for f in files}
+        in_q: "queue.Queue" = queue.Queue(maxsize=8)
+        out_q: "queue.Queue" = queue.Queue(maxsize=8)
+        stop = threading.Event()
+        total = 0.0
+        for f in files:
+            try:
+                info = audio_io.probe(f)
+                if info.duration:
+                    d = max(0.0, info.duration - offset)
+                    total += min(d, duration) if duration else d
+            except SpleeterExtError:
+                pass
+        bar = Progress(total or None, "separating", unit="s", enabled=progress)
+
+        def reader():
+            try:
+                for idx, f in enumerate(files):
+                    if stop.is_set():
+                        return
+                    try:
+                        r = audio_io.AudioReader(f, sample_rate=self.sample_rate, n_channels=self.n_channels,
+                                                 offset=offset, duration=duration)
+                        in_q.put(("start", idx, r.info))
+                        for block in r.blocks(int(BLOCK_SECONDS * self.sample_rate)):
+                            in_q.put(("block", idx, block))
+                            if stop.is_set():
+                                return
+                        in_q.put(("end", idx, None))
+                    except SpleeterExtError as exc:
+                        in_q.put(("error", idx, str(exc)))
+                    except Exception as exc:  # an unexpected decoder failure must not stop the batch
+                        in_q.put(("error", idx, f"{f}: cannot decode: {exc}"))
+            finally:
+                in_q.put(_END)
+
+        def writer():
+            writers: Dict[int, Dict] = {}
+            resamplers: Dict[int, list] = {}
+            failed: Dict[int, str] = {}
+            while True:
+                item = out_q.get()
+                if item is _END:
+                    break
+                kind, idx, payload = item
+                try:
+                    if kind == "open":
+                        in_rate = payload
+                        rate = in_rate if keep_input_rate and in_rate else self.sample_rate
+                        ws = {}
+                        for inst, path in plans[idx].items():
+                            ws[inst] = audio_io.AudioWriter(path, rate, self.n_channels, codec=codec, bitrate=bitrate,
+                                                            sample_format=sample_format, protect=protect)
+                            ws[inst].__enter__()
+                        writers[idx] = ws
+                        if rate != self.sample_rate:
+                            import soxr
+
+                            resamplers[idx] = [soxr.ResampleStream(self.sample_rate, rate, self.n_channels,
+                                                                   dtype="float32", quality="HQ")
+                                               for _ in self.instruments]
+                    elif kind == "data" and idx not in failed:
+                        for k, inst in enumerate(self.instruments):
+                            block = payload[k]
+                            if idx in resamplers:
+                                block = resamplers[idx][k].resample_chunk(block, last=False)
+                            writers[idx][inst].write(block)
+                    elif kind == "close" and idx not in failed:
+                        for k, inst in enumerate(self.instruments):
+                            if idx in resamplers:
+                                tail = resamplers[idx][k].resample_chunk(
+                                    np.zeros((0, self.n_channels), np.float32), last=True)
+                                writers[idx][inst].write(tail)
+                            writers[idx][inst].__exit__(None, None, None)
+                        results[idx].ok = True
+                        results[idx].outputs = {i: str(p) for i, p in plans[idx].items()}
+                        writers.pop(idx, None)
+                        resamplers.pop(idx, None)
+                    elif kind == "abort":
+                        failed[idx] = payload
+                        for w in writers.pop(idx, {}).values():
+                            w.abort()
+                        resamplers.pop(idx, None)
+                        results[idx].error = payload
+                except Exception as exc:
+                    msg = str(exc) if isinstance(exc, SpleeterExtError) else f"{files[idx]}: cannot write stems: {exc}"
+                    failed[idx] = msg
+                    results[idx].ok = False
+                    results[idx].error = msg
+                    for w in writers.pop(idx, {}).values():
+                        w.abort()
+            for idx, ws in writers.items():  # interrupted: never leave partial stems
+                for w in ws.values():
+                    w.abort()
+
+        t_reader = threading.Thread(target=reader, name="spleeter-ext-decode", daemon=True)
+        t_writer = threading.Thread(target=writer, name="spleeter-ext-encode", daemon=True)
+        t_reader.start()
+        t_writer.start()
+        state: Dict[int, dict] = {}
+        try:
+            while True:
+                item = in_q.get()
+                if item is _END:
+                    break
+                kind, idx, payload = item
+                if kind == "start":
+                    state[idx] = {"seg": apply.Segmenter(self.segment, self.overlap, self.n_channels),
+                                  "ola": apply.OverlapAdd(self.segment, self.overlap), "batch": [],
+                                  "t0": time.monotonic()}
+                    out_q.put(("open", idx, payload.sample_rate))
+                elif kind == "block":
+                    st = state[idx]
+                    st["batch"].extend(st["seg"].feed(payload))
+                    while len(st["batch"]) >= self.batch_size:
+                        self._emit(idx, st, st["batch"][: self.batch_size], out_q, bar)
+                        st["batch"] = st["batch"][self.batch_size:]
+                elif kind == "end":
+                    st = state.pop(idx)
+                    st["batch"].extend(st["seg"].finish())
+                    if st["seg"].n_samples == 0:
+                        out_q.put(("abort", idx, f"{files[idx]}: no audio samples decoded; the file is empty"))
+                        continue
+                    while st["batch"]:
+                        self._emit(idx, st, st["batch"][: self.batch_size], out_q, bar)
+                        st["batch"] = st["batch"][self.batch_size:]
+                    out_q.put(("close", idx, None))
+                    results[idx].seconds = time.monotonic() - st["t0"]
+                elif kind == "error":
+                    state.pop(idx, None)
+                    out_q.put(("abort", idx, payload))
+        except BaseException:
+            stop.set()
+            raise
+        finally:
+            stop.set()
+            # Drain the reader so it can exit, then let the writer finish (or abort) what it holds.
+            while t_reader.is_alive():
+                try:
+                    in_q.get(timeout=0.1)
+                except queue.Empty:
+                    pass
+            out_q.put(_END)
+            t_writer.join()
+            bar.close()
+        for r in results:
+            if r.ok:
+                logger.info("%s: wrote %d stems in %.1f s", r.path, len(r.outputs), r.seconds)
+        return results
+
+    def _emit(self, idx, st, items, out_q, bar) -> None:
+        out = self._run(np.stack([s for _, s, _ in items]))
+        n_total = st["seg"].n_samples
+        for (start, _, last), sep in zip(items, out):
+            block = st["ola"].add(start, sep, last, n_total if last else None)
+            out_q.put(("data", idx, block))
+            bar.update(block.shape[1] / self.sample_rate)

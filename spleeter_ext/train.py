@@ -1,0 +1,345 @@
+"""Training with Keras ``fit`` on the streaming tf.data pipeline (no tf.estimator).
+
+* The step counter is the optimizer's ``iterations``; checkpoints (``tf.train.CheckpointManager``:
+  model, optimizer state, step) are written every ``save_checkpoints_steps`` steps and when the
+  process receives SIGINT/SIGTERM. TensorFlow writes a checkpoint's files first and the ``checkpoint``
+  index last, so a run killed at any moment leaves the previous checkpoint intact.
+* Rerunning the same command resumes: weights, optimizer state and step are restored and the data
+  stream restarts at that step (example ``k`` of the stream is a pure function of ``(seed, k)``).
+* TensorBoard logs (``model_dir/logs``): loss per instrument, validation loss and validation SDR.
+* A NaN/Inf loss stops the run with an error naming the step.
+* The resolved config (``config.json``), git commit, package versions and seed (``run.json``) are
+  written next to the checkpoints, so the model directory is directly usable by
+  ``spleeter-ext separate -p MODEL_DIR``.
+* The distribution strategy comes from the environment (:func:`strategy_from_environment`).
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import numpy as np
+
+from .config import dump_config, load_config
+from .errors import ConfigError, SpleeterExtError
+from .log import logger
+
+
+class TrainingError(SpleeterExtError):
+    """Training cannot go on (NaN loss, unusable data)."""
+
+
+def strategy_from_environment():
+    """The tf.distribute strategy for this process.
+
+    * ``TF_CONFIG`` set (several machines): ``MultiWorkerMirroredStrategy``;
+    * several local GPUs: ``MirroredStrategy``;
+    * ``SPLEETER_EXT_LOGICAL_CPUS=N`` (testing): N logical CPU devices under ``MirroredStrategy``;
+    * otherwise the default strategy.
+    """
+    import tensorflow as tf
+
+    if os.environ.get("TF_CONFIG"):
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    n_cpu = int(os.environ.get("SPLEETER_EXT_LOGICAL_CPUS", "0") or 0)
+    if n_cpu > 1:
+        cpus = tf.config.list_physical_devices("CPU")
+        tf.config.set_logical_device_configuration(cpus[0], [tf.config.LogicalDeviceConfiguration()] * n_cpu)
+        return tf.distribute.MirroredStrategy([f"/cpu:{i}" for i in range(n_cpu)])
+    gpus = tf.config.list_physical_devices("GPU")
+    if len(gpus) > 1:
+        return tf.distribute.MirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+def _git_commit() -> Optional[str]:
+    try:
+        root = Path(__file__).resolve().parent.parent
+        out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def _versions() -> Dict[str, str]:
+    from importlib import metadata
+
+    out = {"python": platform.python_version()}
+    for pkg in ("spleeter-ext", "spleeter", "tensorflow", "numpy", "av", "musdb", "museval", "librosa"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def _optimizer(cfg: dict):
+    import tensorflow as tf
+
+    name = cfg.get("optimizer", "Adam")
+    lr = float(cfg["learning_rate"])
+    if name == "Adadelta":
+        return tf.keras.optimizers.Adadelta()
+    if name == "SGD":
+        return tf.keras.optimizers.SGD(lr)
+    return tf.keras.optimizers.Adam(lr)
+
+
+def make_keras_model(estimator):
+    """A ``tf.keras.Model`` whose ``train_step``/``test_step`` call the estimator's losses."""
+    import tensorflow as tf
+
+    class SeparationModel(tf.keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.estimator = estimator
+            self.body = estimator.body
+            self.trackers = {name: tf.keras.metrics.Mean(name=f"loss_{name}") for name in estimator.instruments}
+            self.total = tf.keras.metrics.Mean(name="loss")
+
+        @property
+        def metrics(self):
+            return [self.total] + list(self.trackers.values())
+
+        def _update(self, loss, per):
+            self.total.update_state(loss)
+            for name, value in per.items():
+                self.trackers[name].update_state(value)
+            return {m.name: m.result() for m in self.metrics}
+
+        def train_step(self, data):
+            mixture, sources = data
+            replicas = tf.distribute.get_strategy().num_replicas_in_sync
+            with tf.GradientTape() as tape:
+                loss, per = self.estimator.compute_losses(mixture, sources, training=True)
+                scaled = loss / replicas
+            grads = tape.gradient(scaled, self.body.trainable_variables)
+            self.optimizer.apply_gradients(
+                [(g, v) for g, v in zip(grads, self.body.trainable_variables) if g is not None])
+            return self._update(loss, per)
+
+        def test_step(self, data):
+            mixture, sources = data
+            loss, per = self.estimator.compute_losses(mixture, sources, training=False)
+            return self._update(loss, per)
+
+        def call(self, inputs, training=None):
+            return self.estimator.separate_segments(inputs, training=training)
+
+    return SeparationModel()
+
+
+class _Control:
+    """Signal flag shared by the callbacks."""
+
+    def __init__(self):
+        self.signal: Optional[int] = None
+
+
+def _callbacks(manager, step_of, cfg, control: _Control, writer, validation, estimator, total_steps):
+    import tensorflow as tf
+
+    save_every = int(cfg["save_checkpoints_steps"])
+    summary_every = max(1, int(cfg["save_summary_steps"]))
+
+    class Checkpointing(tf.keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            step = step_of()
+            logs = logs or {}
+            loss = logs.get("loss")
+            if loss is not None and not math.isfinite(float(loss)):
+                raise TrainingError(f"loss became {float(loss)} at step {step}; lower 'learning_rate' or check the "
+                                    f"data (the last good checkpoint is {manager.latest_checkpoint})")
+            if step % summary_every == 0:
+                with writer.as_default(step=step):
+                    for key, value in logs.items():
+                        tf.summary.scalar(f"train/{key}", float(value))
+            if control.signal is not None:
+                path = manager.save(checkpoint_number=step)
+                logger.info("Received signal %d: saved %s at step %d; rerun the same command to resume",
+                            control.signal, path, step)
+                self.model.stop_training = True
+            elif step % save_every == 0 or step >= total_steps:
+                manager.save(checkpoint_number=step)
+                if validation is not None:
+                    self._validate(step)
+                if step >= total_steps:
+                    self.model.stop_training = True
+
+        def _validate(self, step):
+            from .evaluation.sdr import framewise_sdr
+
+            losses, sdrs = [], {n: [] for n in estimator.instruments}
+            for mixture, sources in validation:
+                loss, _ = estimator.compute_losses(mixture, sources, training=False)
+                losses.append(float(loss))
+                est = estimator.separate_segments(mixture).numpy()  # (B, S, n, C)
+                ref = np.transpose(sources.numpy(), (0, 3, 1, 2))
+                for b in range(est.shape[0]):
+                    sdr = framewise_sdr(ref[b], est[b], win=estimator.sample_rate, hop=estimator.sample_rate)
+                    for k, name in enumerate(estimator.instruments):
+                        sdrs[name].append(np.nanmedian(sdr[k]) if np.isfinite(sdr[k]).any() else np.nan)
+            with writer.as_default(step=step):
+                tf.summary.scalar("valid/loss", float(np.mean(losses)))
+                for name, vals in sdrs.items():
+                    v = np.array(vals, dtype=float)
+                    if np.isfinite(v).any():
+                        tf.summary.scalar(f"valid/sdr_{name}", float(np.nanmedian(v)))
+            med = {n: float(np.nanmedian(v)) if np.isfinite(np.array(v, float)).any() else float("nan")
+                   for n, v in sdrs.items()}
+            logger.info("step %d: validation loss %.4f, SDR %s", step, float(np.mean(losses)),
+                        ", ".join(f"{n} {v:.2f} dB" for n, v in med.items()))
+
+    return [Checkpointing()]
+
+
+def train(params, data: str, steps: Optional[int] = None, batch_size: Optional[int] = None,
+          model_dir: Optional[str] = None, seed: Optional[int] = None, csv: Optional[str] = None,
+          verbose: int = 1, validate: bool = True) -> Path:
+    """Train (or resume) the model of ``params`` on the dataset at ``data``; returns the model directory.
+
+    Args:
+        params: a config descriptor (see :func:`spleeter_ext.config.load_config`).
+        data: dataset root (MUSDB18 stems or wav, a folder tree, or the root of ``csv``'s paths).
+        steps: total training steps (default: the config's ``train_max_steps``).
+        batch_size: global batch size (default: the config's).
+        model_dir: where checkpoints go (default: the config's ``model_dir``, else ``runs/<config name>``).
+        seed: overrides ``random_seed``.
+        csv: a Spleeter-style training CSV (default: the config's ``train_csv`` when ``data`` has no
+            train/ folder).
+        verbose: Keras progress (1: a bar, 2: a line per epoch); chosen by the CLI from the terminal.
+        validate: score the validation split at each checkpoint.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import tensorflow as tf
+
+    from .data.pipeline import training_dataset, validation_dataset
+    from .data.tracks import discover
+    from .models.estimators import build_estimator
+
+    cfg = load_config(params)
+    if steps is not None:
+        cfg["train_max_steps"] = int(steps)
+    if batch_size is not None:
+        cfg["batch_size"] = int(batch_size)
+    if seed is not None:
+        cfg["random_seed"] = int(seed)
+    out = Path(model_dir or cfg.get("model_dir") or Path("runs") / Path(str(cfg["_source"])).stem).expanduser()
+    if not out.is_absolute() and cfg.get("_root") and model_dir is None and cfg.get("model_dir"):
+        out = Path(cfg["_root"]) / out if (Path(cfg["_root"]) / out).exists() else out
+    out.mkdir(parents=True, exist_ok=True)
+    total_steps = int(cfg["train_max_steps"])
+    if total_steps <= 0:
+        raise ConfigError(f"{cfg['_source']}: 'train_max_steps' must be positive")
+    cfg_seed = int(cfg["random_seed"])
+    tf.keras.utils.set_random_seed(cfg_seed)
+
+    strategy = strategy_from_environment()
+    instruments = cfg["instrument_list"]
+    train_csv = csv or (cfg.get("train_csv") if not (Path(data) / "train").is_dir() else None)
+    tracks = discover(data, instruments, "train", csv=train_csv)
+    valid_tracks: List = []
+    if validate:
+        if train_csv:
+            vcsv = cfg.get("validation_csv")
+            valid_tracks = discover(data, instruments, "valid", csv=vcsv) if vcsv else []
+        else:
+            try:
+                valid_tracks = discover(data, instruments, "valid")
+            except SpleeterExtError as exc:
+                logger.warning("no validation split (%s); training without validation", exc)
+        valid_tracks = valid_tracks[: int(cfg["validation_tracks"])]
+
+    with strategy.scope():
+        estimator = build_estimator(cfg)
+        estimator.build()
+        model = make_keras_model(estimator)
+        optimizer = _optimizer(cfg)
+        model.compile(optimizer=optimizer)
+        # Create the optimizer's slots now so a restore fills them (not deferred to the first step).
+        optimizer.build(estimator.body.trainable_variables)
+        ckpt = tf.train.Checkpoint(model=estimator.body, optimizer=optimizer)
+        manager = tf.train.CheckpointManager(ckpt, str(out), max_to_keep=3)
+        if manager.latest_checkpoint:
+            ckpt.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+            logger.info("Resuming from %s (step %d)", manager.latest_checkpoint, int(optimizer.iterations.numpy()))
+        elif hasattr(estimator.body, "load_stage1_weights"):
+            loaded = estimator.body.load_stage1_weights()
+            if loaded:
+                logger.info("Stage one initialised from %s", loaded)
+
+    start = int(optimizer.iterations.numpy())
+    cfg_out = dump_config(cfg)
+    cfg_out["model_dir"] = "."
+    _write_json(out / "config.json", cfg_out)
+    _write_json(out / "run.json", {
+        "command": sys.argv, "data": str(data), "seed": cfg_seed, "git_commit": _git_commit(),
+        "versions": _versions(), "start_step": start, "total_steps": total_steps,
+        "replicas": strategy.num_replicas_in_sync, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+    if start >= total_steps:
+        logger.info("%s already trained for %d steps (train_max_steps %d); nothing to do", out, start, total_steps)
+        return out
+
+    segment = estimator.training_segment_samples()
+    dataset = training_dataset(tracks, instruments, cfg["sample_rate"], cfg["n_channels"], segment,
+                               cfg["batch_size"], cfg_seed, cfg["augmentation"], start_step=start)
+    validation = None
+    if valid_tracks:
+        validation = validation_dataset(valid_tracks, instruments, cfg["sample_rate"], cfg["n_channels"],
+                                        cfg["validation_seconds"], batch_size=cfg["batch_size"],
+                                        segment_samples=segment)
+    writer = tf.summary.create_file_writer(str(out / "logs"))
+    control = _Control()
+    callbacks = _callbacks(manager, lambda: int(optimizer.iterations.numpy()), cfg, control, writer, validation,
+                           estimator, total_steps)
+    previous = {}
+
+    def handler(signum, frame):
+        control.signal = signum
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            previous[sig] = signal.signal(sig, handler)
+        except ValueError:  # not the main thread
+            pass
+    save_every = int(cfg["save_checkpoints_steps"])
+    epoch_steps = min(save_every, total_steps)
+    logger.info("Training %s: steps %d -> %d, batch %d, segment %.2f s, %d train / %d validation tracks, %d replica(s)",
+                cfg["_source"], start, total_steps, cfg["batch_size"], segment / cfg["sample_rate"], len(tracks),
+                len(valid_tracks), strategy.num_replicas_in_sync)
+    try:
+        model.fit(dataset, epochs=math.ceil(total_steps / epoch_steps), initial_epoch=start // epoch_steps,
+                  steps_per_epoch=epoch_steps, callbacks=callbacks, verbose=verbose)
+    finally:
+        for sig, prev in previous.items():
+            signal.signal(sig, prev)
+        writer.flush()
+    step = int(optimizer.iterations.numpy())
+    if control.signal is not None:
+        raise KeyboardInterrupt(f"stopped by signal {control.signal} at step {step}")
+    if not manager.latest_checkpoint or manager.checkpoint.save_counter is None or step > _ckpt_step(manager):
+        manager.save(checkpoint_number=step)
+    logger.info("Trained %s to step %d; model directory %s", cfg["_source"], step, out)
+    return out
+
+
+def _ckpt_step(manager) -> int:
+    path = manager.latest_checkpoint
+    try:
+        return int(path.rsplit("-", 1)[1]) if path else -1
+    except (IndexError, ValueError):
+        return -1
+
+
+def _write_json(path: Path, data: dict) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, default=str))
+    os.replace(tmp, path)
