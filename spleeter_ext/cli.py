@@ -81,6 +81,56 @@ def models(verbose: bool = VerboseOption) -> None:
         _fail(str(exc))
 
 
+@app.command()
+def train(
+    params: str = typer.Option(..., "-p", "--params_filename", "--params", help="Model config (JSON or preset)."),
+    data: str = typer.Option(..., "-d", "--data", help="Dataset root: MUSDB18 (stems or wav), a folder tree, or CSV root."),
+    steps: Optional[int] = typer.Option(None, "--steps", help="Total training steps (default: train_max_steps)."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Global batch size."),
+    model_dir: Optional[str] = typer.Option(None, "--model-dir", help="Checkpoint directory (default: model_dir)."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Overrides random_seed."),
+    csv: Optional[str] = typer.Option(None, "--csv", help="Spleeter-style training CSV (paths relative to --data)."),
+    no_validation: bool = typer.Option(False, "--no-validation", help="Skip validation at checkpoints."),
+    verbose: bool = VerboseOption,
+) -> None:
+    """Train (or resume) a model; rerun the same command to resume after an interruption."""
+    configure_logging(verbose)
+    from .log import is_terminal
+    from .train import train as run
+
+    try:
+        out = run(params, data, steps=steps, batch_size=batch_size, model_dir=model_dir, seed=seed, csv=csv,
+                  verbose=1 if is_terminal() else 2, validate=not no_validation)
+    except KeyboardInterrupt as exc:
+        typer.echo(f"interrupted: {exc}; rerun the same command to resume", err=True)
+        raise typer.Exit(130)
+    except SpleeterExtError as exc:
+        _fail(str(exc))
+    typer.echo(str(out))
+
+
+@app.command("make-dataset")
+def make_dataset(
+    out: str = typer.Argument(..., help="Output folder (MUSDB18-HQ wav layout)."),
+    train: int = typer.Option(8, "--train", help="Training tracks."),
+    test: int = typer.Option(4, "--test", help="Test tracks."),
+    seconds: float = typer.Option(20.0, "--seconds", help="Length of each track."),
+    seed: int = typer.Option(0, "--seed", help="Random seed."),
+    engine: str = typer.Option("numpy", "--engine", help="numpy (no system dependency) or realistic (fluidsynth)."),
+    jobs: int = typer.Option(1, "--jobs", "-j", help="Parallel renderers."),
+    verbose: bool = VerboseOption,
+) -> None:
+    """Generate a synthetic MUSDB-format dataset (mixture = sum of stems, nothing clipped)."""
+    configure_logging(verbose)
+    from .data.make_dataset import make_dataset as run
+
+    try:
+        path = run(out, train, test, seconds, seed=seed, engine=engine, jobs=jobs)
+    except SpleeterExtError as exc:
+        _fail(str(exc))
+    typer.echo(str(path))
+
+
 def main() -> None:
     """Console-script entry point."""
     try:

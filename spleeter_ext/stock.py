@@ -94,3 +94,42 @@ def separate_cmd(files: Sequence[str], config: Path, out: Path, adapter: Optiona
     if adapter:
         cmd += ["-a", adapter]
     return cmd
+
+
+def separate_arrays(config: Path, waveforms: Dict[str, np.ndarray], mwf: bool = False,
+                    timeout: float = 900) -> Dict[str, Dict[str, np.ndarray]]:
+    """Stock ``spleeter.separator.Separator(config).separate`` on each waveform, run in a subprocess.
+
+    Stock Spleeter builds tf.estimator graphs, which invalidate Keras layers created earlier in the
+    same process, so the comparison runs it apart. Returns ``{name: {instrument: (n, C)}}``.
+    """
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        src, dst = Path(tmp) / "in.npz", Path(tmp) / "out.npz"
+        np.savez(src, **waveforms)
+        cmd = [sys.executable, "-m", "spleeter_ext.stock", str(config), str(src), str(dst)] + (["--mwf"] if mwf else [])
+        subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=timeout, env=_env())
+        out: Dict[str, Dict[str, np.ndarray]] = {}
+        with np.load(dst) as data:
+            for key in data.files:
+                name, inst = key.split("::", 1)
+                out.setdefault(name, {})[inst] = data[key]
+        return out
+
+
+def _main(argv: List[str]) -> None:
+    from spleeter.separator import Separator
+
+    config, src, dst = argv[:3]
+    sep = Separator(config, MWF="--mwf" in argv, multiprocess=False)
+    result = {}
+    with np.load(src) as data:
+        for name in data.files:
+            for inst, wav in sep.separate(data[name]).items():
+                result[f"{name}::{inst}"] = wav
+    np.savez(dst, **result)
+
+
+if __name__ == "__main__":
+    _main(sys.argv[1:])

@@ -29,6 +29,9 @@ from ..errors import ConfigError
 from . import registry
 
 EPSILON = 1e-10
+#: Default segment of chunked separation: long enough that overlaps cost little, short enough that
+#: memory stays bounded (rounded to whole T-frame patches for spectrogram models).
+DEFAULT_SEGMENT_SECONDS = 40.0
 
 
 class Estimator(ABC):
@@ -53,6 +56,10 @@ class Estimator(ABC):
     @abstractmethod
     def separate_segments(self, segments: tf.Tensor, training: bool = False) -> tf.Tensor:
         """``(n_segments, n_samples, n_channels)`` -> ``(n_segments, n_sources, n_samples, n_channels)``."""
+
+    def fit_segment(self, n_samples: int) -> int:
+        """The shortest efficient segment that holds ``n_samples`` whole."""
+        return int(n_samples)
 
     def separate(self, waveform: np.ndarray) -> Dict[str, np.ndarray]:
         """Separate one in-memory segment ``(n_samples, n_channels)`` -> ``{instrument: (n_samples, n_channels)}``."""
@@ -160,17 +167,19 @@ class STFTMaskEstimator(Estimator):
         return out
 
     def separate_segments(self, segments: tf.Tensor, training: bool = False) -> tf.Tensor:
-        if self.mwf:
-            return tf.stack([self._separate_one(segments[i], training) for i in range(segments.shape[0])])
         return tf.map_fn(lambda w: self._separate_one(w, training), segments,
                          fn_output_signature=tf.TensorSpec([self.n_sources, None, self.n_channels], tf.float32))
 
     def segment_samples(self, seconds: Optional[float] = None) -> int:
         """Samples filling whole T-frame patches: ``k*T*hop - n_fft`` (so no frame is wasted)."""
         patch = self.T * self.hop_length
-        seconds = seconds or 4 * patch / self.sample_rate
+        seconds = seconds or DEFAULT_SEGMENT_SECONDS
         k = max(1, int(round(seconds * self.sample_rate / patch)))
         return k * patch - self.n_fft
+
+    def fit_segment(self, n_samples: int) -> int:
+        patch = self.T * self.hop_length
+        return -(-(int(n_samples) + self.n_fft) // patch) * patch - self.n_fft
 
     # --- training ---------------------------------------------------------------------------
     def training_segment_samples(self) -> int:
@@ -223,8 +232,11 @@ class WaveformEstimator(Estimator):
             raise ConfigError("waveform estimator needs a static segment length")
         return tf.transpose(out, [0, 3, 1, 2])
 
+    def fit_segment(self, n_samples: int) -> int:
+        return int(self.body.valid_length(int(n_samples)))
+
     def segment_samples(self, seconds=None):
-        seconds = seconds or max(self._train_samples / self.sample_rate, 10.0)
+        seconds = seconds or DEFAULT_SEGMENT_SECONDS
         return int(self.body.valid_length(int(round(seconds * self.sample_rate))))
 
     def training_segment_samples(self):

@@ -85,19 +85,35 @@ class Separator:
         seg = self.estimator.segment_samples(seconds)
         ov = overlap if overlap is not None else inf.get("overlap", 0.25)
         self.segment, self.overlap = apply.plan(seg, ov)
+        self._overlap_fraction = float(ov)
         if batch_size < 1:
             raise ParameterError(f"batch_size must be >= 1, got {batch_size}")
         self.batch_size = int(batch_size)
-        spec = tf.TensorSpec((None, self.segment, self.n_channels), tf.float32)
-        self._fn = tf.function(lambda x: self.estimator.separate_segments(x, training=False),
-                               input_signature=[spec], autograph=False)
-        self._fn.get_concrete_function()
+        self._fns: Dict[int, object] = {}
+        self._function(self.segment)
         logger.info("Model %s ready in %.1f s (segment %.1f s, overlap %.0f%%)", self.config["_source"],
                     time.monotonic() - t0, self.segment / self.sample_rate, 100 * self.overlap / self.segment)
 
     # ------------------------------------------------------------------ in memory
+    def _function(self, length: int):
+        """The traced model for segments of ``length`` samples (one graph per length, built once)."""
+        import tensorflow as tf
+
+        if length not in self._fns:
+            spec = tf.TensorSpec((None, length, self.n_channels), tf.float32)
+            fn = tf.function(lambda x: self.estimator.separate_segments(x, training=False),
+                             input_signature=[spec], autograph=False)
+            self._fns[length] = fn.get_concrete_function()
+        return self._fns[length]
+
     def _run(self, segments: np.ndarray) -> np.ndarray:
-        return self._fn(segments).numpy()
+        return self._function(segments.shape[1])(segments).numpy()
+
+    def _segment_for(self, n_samples: Optional[int]) -> int:
+        """The full segment, or a shorter one that still holds a short input whole (no padding waste)."""
+        if n_samples is None or n_samples >= self.segment:
+            return self.segment
+        return min(self.segment, self.estimator.fit_segment(n_samples))
 
     def separate(self, waveform: np.ndarray, sample_rate: Optional[int] = None) -> Dict[str, np.ndarray]:
         """Separate an array ``(n_samples, n_channels)`` -> ``{instrument: (n, n_channels)}`` at the
@@ -112,7 +128,9 @@ class Separator:
         if sample_rate is not None and int(sample_rate) != self.sample_rate:
             x = audio_io.resample(x, int(sample_rate), self.sample_rate)
         x = audio_io.to_channels(x, self.n_channels, name="waveform")
-        out = apply.separate_array(x, self._run, self.segment, self.overlap, self.batch_size)
+        seg = self._segment_for(len(x))
+        overlap = self.overlap if seg == self.segment else 0
+        out = apply.separate_array(x, self._run, seg, overlap, self.batch_size)
         return {name: out[k] for k, name in enumerate(self.instruments)}
 
     # ------------------------------------------------------------------ files
@@ -250,9 +268,15 @@ class Separator:
                     break
                 kind, idx, payload = item
                 if kind == "start":
-                    state[idx] = {"seg": apply.Segmenter(self.segment, self.overlap, self.n_channels),
-                                  "ola": apply.OverlapAdd(self.segment, self.overlap), "batch": [],
-                                  "t0": time.monotonic()}
+                    known = None
+                    if payload.duration is not None:  # declared length, plus a margin for estimates
+                        secs = max(0.0, payload.duration - offset)
+                        secs = min(secs, duration) if duration else secs
+                        known = int((secs + 1.0) * self.sample_rate)
+                    seg = self._segment_for(known)
+                    ov = self.overlap if seg == self.segment else apply.plan(seg, self._overlap_fraction)[1]
+                    state[idx] = {"seg": apply.Segmenter(seg, ov, self.n_channels),
+                                  "ola": apply.OverlapAdd(seg, ov), "batch": [], "t0": time.monotonic()}
                     out_q.put(("open", idx, payload.sample_rate))
                 elif kind == "block":
                     st = state[idx]

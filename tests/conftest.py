@@ -1,0 +1,81 @@
+"""Shared fixtures: generated audio and a checkpoint written by stock ``spleeter train``.
+
+Nothing here is downloaded: audio comes from the project's numpy synthesiser, and the Spleeter
+checkpoint is trained for a few steps by stock Spleeter 2.4.2 (installed as a dependency) reading
+audio through our PyAV adapter, so no ffmpeg binary is involved.
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+VENV_BIN = Path(sys.executable).parent
+
+
+def cli_path() -> str:
+    exe = VENV_BIN / "spleeter-ext"
+    assert exe.exists(), f"console script missing at {exe}: run `make install`"
+    return str(exe)
+
+
+def run_cli(*args, cwd=None, env=None, timeout=600):
+    """Run the installed console script; returns CompletedProcess (text)."""
+    full_env = dict(os.environ)
+    full_env.update(env or {})
+    return subprocess.run([cli_path(), *map(str, args)], capture_output=True, text=True, cwd=cwd, env=full_env,
+                          timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def stock_model(tmp_path_factory):
+    """A 3-stem Spleeter-format checkpoint written by stock ``spleeter train`` (small U-Net, 4 steps).
+
+    Returns a dict with ``config`` (path), ``model_dir`` and ``data`` (root with the tracks).
+    """
+    from spleeter_ext import stock
+
+    root = tmp_path_factory.mktemp("stock")
+    instruments = ["vocals", "drums", "bass"]
+    stock.write_training_set(root, instruments, n_tracks=2, seconds=6.0)
+    config = stock.write_config(root / "config.json", root / "model", instruments, frame_length=1024,
+                                frame_step=256, T=64, F=256, conv_n_filters=[8, 16, 16, 32, 32, 64], steps=4,
+                                batch_size=2, chunk_duration=3.0)
+    try:
+        stock.train(config, root)
+    except subprocess.CalledProcessError as exc:  # show stock Spleeter's own output
+        raise AssertionError(f"stock spleeter train failed:\n{exc.stdout[-3000:]}\n{exc.stderr[-3000:]}")
+    assert (root / "model" / "checkpoint").is_file()
+    return {"config": config, "model_dir": root / "model", "data": root, "instruments": instruments}
+
+
+@pytest.fixture(scope="session")
+def music():
+    """A 7 s music-like stereo mixture at 44.1 kHz and its four stems."""
+    from spleeter_ext.data.synth import render_track
+
+    stems = render_track(7.0, sample_rate=44100, seed=11)
+    return sum(stems.values()).astype(np.float32), stems
+
+
+def write_wav(path, waveform, sample_rate=44100, subtype="FLOAT"):
+    import soundfile as sf
+
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    sf.write(str(path), waveform, sample_rate, subtype=subtype)
+    return Path(path)
+
+
+def passthrough_config(path, n_fft=1024, hop=256, T=64, instruments=("vocals", "accompaniment"), **extra):
+    """A config whose model passes the mixture to the first instrument (mask 1), all bins kept."""
+    cfg = {"instrument_list": list(instruments), "frame_length": n_fft, "frame_step": hop, "T": T,
+           "F": n_fft // 2 + 1, "mask_extension": "average", "model": {"type": "passthrough_2d"}}
+    cfg.update(extra)
+    Path(path).write_text(json.dumps(cfg))
+    return Path(path)
