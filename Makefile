@@ -5,8 +5,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 # Debian packages: ffmpeg (stempeg, imported by musdb/museval, insists on the binaries; our own audio I/O
-# uses PyAV and needs none), fluidsynth + General MIDI soundfont + mma + festival (realistic synthetic songs).
-DEB_PACKAGES := ffmpeg fluidsynth fluid-soundfont-gm mma festival
+# uses PyAV and needs none), fluidsynth + General MIDI soundfont + mma + festival and a voice (realistic songs).
+DEB_PACKAGES := ffmpeg fluidsynth fluid-soundfont-gm mma festival festvox-kallpc16k
 MODEL ?= spleeter_2d_small
 DATA ?=
 STEPS ?=
