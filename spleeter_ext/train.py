@@ -184,7 +184,8 @@ def _callbacks(manager, step_of, cfg, control: _Control, writer, validation, est
                 est = estimator.separate_segments(mixture).numpy()  # (B, S, n, C)
                 ref = np.transpose(sources.numpy(), (0, 3, 1, 2))
                 for b in range(est.shape[0]):
-                    sdr = framewise_sdr(ref[b], est[b], win=estimator.sample_rate, hop=estimator.sample_rate)
+                    sdr = framewise_sdr(ref[b], est[b], win=estimator.sample_rate, hop=estimator.sample_rate,
+                                       silent_source="nan")
                     for k, name in enumerate(estimator.instruments):
                         sdrs[name].append(np.nanmedian(sdr[k]) if np.isfinite(sdr[k]).any() else np.nan)
             with writer.as_default(step=step):

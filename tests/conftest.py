@@ -79,3 +79,23 @@ def passthrough_config(path, n_fft=1024, hop=256, T=64, instruments=("vocals", "
     cfg.update(extra)
     Path(path).write_text(json.dumps(cfg))
     return Path(path)
+
+
+@pytest.fixture(scope="session")
+def synth_data(tmp_path_factory):
+    """A tiny MUSDB-format set from the numpy engine: 3 train (1 of them validation) + 2 test tracks of 6 s."""
+    from spleeter_ext.data.make_dataset import make_dataset
+
+    return make_dataset(tmp_path_factory.mktemp("synth") / "data", 3, 2, 6.0, seed=0, engine="numpy")
+
+
+def tiny_training_config(path, model, params, steps=8, save_every=4, **extra):
+    """A training config small enough for a few seconds per step on this CPU."""
+    cfg = {"instrument_list": ["vocals", "drums", "bass", "other"], "frame_length": 512, "frame_step": 128,
+           "T": 64, "F": 128, "segment_seconds": 0.4, "batch_size": 2, "learning_rate": 1e-3,
+           "train_max_steps": steps, "save_checkpoints_steps": save_every, "save_summary_steps": 1,
+           "validation_tracks": 1, "validation_seconds": 1.0, "random_seed": 1,
+           "model": {"type": model, "params": params}}
+    cfg.update(extra)
+    Path(path).write_text(json.dumps(cfg))
+    return Path(path)

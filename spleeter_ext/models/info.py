@@ -326,7 +326,10 @@ def _extent(body, x: tf.Tensor) -> Tuple[int, int]:
         tape.watch(x)
         y = body(x, training=False)
         centre = int(y.shape[1]) // 2
-        target = tf.reduce_sum(y[:, centre])
+        # A random projection of the centre outputs: a plain sum would vanish for masks that sum to
+        # one across sources (softmax), whose sum does not depend on the input.
+        weights = tf.random.stateless_normal(tf.shape(y[:, centre]), seed=[7, 11], dtype=y.dtype)
+        target = tf.reduce_sum(y[:, centre] * weights)
     grad = tape.gradient(target, x)
     if grad is None:
         raise ParameterError("receptive_field: the output does not depend on the input")

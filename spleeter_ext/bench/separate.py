@@ -1,0 +1,436 @@
+"""Separation benchmark: ``spleeter-ext separate`` against stock ``spleeter separate`` on the same
+4-stem, full-size Spleeter checkpoint, in one run.
+
+``python -m spleeter_ext.bench.separate --out docs/benchmarks.md [--quick] [--workdir DIR]``
+
+1. Stock ``spleeter train`` writes a Spleeter-format checkpoint of the 4-stem architecture (filters
+   16..512, T=512, F=1024, frames 4096/1024, ``unet.unet``) after 2 steps on generated ~14 s
+   tracks; both tools then read the same config and checkpoint.
+2. Music-like inputs from :func:`spleeter_ext.data.synth.render_track`, 16-bit stereo 44.1 kHz wav:
+   30 s, 1 min, 10 min and 60 min files (the long ones are pieces of a few rendered minutes,
+   concatenated with random gains and channel swaps) and ten different 30 s songs.
+3. Every command runs as its own process, measured for wall time and peak RSS
+   (:func:`spleeter_ext.bench.common.peak_rss_of`): ``spleeter-ext separate -p CONFIG -o OUT FILES``
+   and ``spleeter separate -p CONFIG -o OUT FILES -d SECONDS`` (stock's default ffmpeg adapter, as
+   users run it; ``-d`` at the file length, or stock silently stops at 600 s). Both tools' stems
+   are checked (every stem exists, has the input's length, is finite and not silent) before a
+   time is reported. The short cases run ``--repeat`` times, alternating the tools; times are
+   medians, peak RSS the largest of the repeats.
+4. Stock needs ~26 MiB of RSS per second of audio: the 60 min case is never run for it (its time
+   and RSS are extrapolated linearly from its measured runs), and the 10 min case only when the
+   memory available exceeds the extrapolated peak with a margin.
+5. The fraction of this CPU's convolution throughput the separator reaches is
+   ``real-time factor x FLOPs per audio second / measured GFLOP/s`` (:mod:`.flops`).
+
+``--quick`` runs the 30 s case and the 10-file batch only.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import re
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from .common import markdown_table, peak_rss_of, write_section
+
+SAMPLE_RATE = 44100
+INSTRUMENTS = ["vocals", "drums", "bass", "other"]
+GIB = 2.0 ** 30
+MIB = 2.0 ** 20
+#: Margin kept free when deciding whether stock can run a long case.
+MEMORY_MARGIN = 3 * GIB
+#: Stock Spleeter's ``-d`` default: inputs are cut there unless ``-d`` says otherwise.
+STOCK_DEFAULT_DURATION = 600.0
+
+# Requirement thresholds (issue text).
+MAX_PEAK_RSS = 2.5 * GIB
+MAX_RSS_RATIO = 1.2
+MIN_SPEEDUP_LONG = 3.0
+MIN_SPEEDUP_BATCH = 2.0
+
+
+@dataclass
+class Case:
+    """One benchmark input: ``files`` separated by one command, ``seconds`` of audio in total."""
+
+    name: str
+    files: List[Path]
+    seconds: float
+    long: bool = False
+
+
+@dataclass
+class Result:
+    tool: str
+    case: str
+    seconds: float
+    walls: List[float] = field(default_factory=list)
+    rss: List[float] = field(default_factory=list)
+    status: str = "measured"  # or "extrapolated" (stock, not run)
+    note: str = ""
+
+    @property
+    def wall(self) -> float:
+        return statistics.median(self.walls)
+
+    @property
+    def peak(self) -> float:
+        return max(self.rss)
+
+    @property
+    def realtime(self) -> float:
+        return self.seconds / self.wall
+
+
+# ------------------------------------------------------------------ environment
+def memory_available() -> float:
+    """Bytes of ``MemAvailable`` (0 when unknown)."""
+    try:
+        kb = int(re.search(r"MemAvailable:\s+(\d+)", Path("/proc/meminfo").read_text()).group(1))
+        return kb * 1024.0
+    except (OSError, AttributeError):
+        return 0.0
+
+
+def _env() -> Dict[str, str]:
+    env = dict(os.environ)
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    return env
+
+
+def ours_cli() -> str:
+    exe = Path(sys.executable).with_name("spleeter-ext")
+    if not exe.exists():
+        raise SystemExit(f"error: {exe} not found; run 'make install'")
+    return str(exe)
+
+
+# ------------------------------------------------------------------ checkpoint
+def build_checkpoint(root: Path) -> Path:
+    """Config of a 4-stem full-size Spleeter checkpoint trained 2 steps by stock ``spleeter train``."""
+    from ..stock import SPLEETER_4STEMS_FILTERS, train, write_config, write_training_set
+
+    config = root / "config.json"
+    if (root / "model" / "checkpoint").is_file() and config.is_file():
+        return config
+    root.mkdir(parents=True, exist_ok=True)
+    # T=512 frames of hop 1024 need >= 12.0 s chunks (plus the STFT frame): 13 s chunks of 14 s tracks.
+    write_training_set(root, INSTRUMENTS, n_tracks=2, seconds=14.0, seed=100)
+    write_config(config, root / "model", INSTRUMENTS, frame_length=4096, frame_step=1024, T=512, F=1024,
+                 conv_n_filters=SPLEETER_4STEMS_FILTERS, steps=2, batch_size=1, chunk_duration=13.0)
+    print("training the 4-stem checkpoint with stock 'spleeter train' (2 steps)...", flush=True)
+    t = time.perf_counter()
+    train(config, root, timeout=3600)
+    if not (root / "model" / "checkpoint").is_file():
+        raise SystemExit(f"error: stock spleeter train wrote no checkpoint in {root / 'model'}")
+    print(f"  checkpoint ready in {time.perf_counter() - t:.0f} s", flush=True)
+    return config
+
+
+# ------------------------------------------------------------------ inputs
+def _frames_of(path: Path) -> int:
+    import soundfile as sf
+
+    return sf.info(str(path)).frames
+
+
+def _write_wav(path: Path, mix: np.ndarray) -> None:
+    import soundfile as sf
+
+    sf.write(str(path), np.clip(mix, -1.0, 1.0), SAMPLE_RATE, subtype="PCM_16")
+
+
+def render_song(seconds: float, seed: int) -> np.ndarray:
+    """A rendered music-like stereo mixture ``(n, 2)``."""
+    from ..data.synth import render_track
+
+    return np.sum(list(render_track(seconds, sample_rate=SAMPLE_RATE, seed=seed).values()), axis=0)
+
+
+def write_song(path: Path, seconds: float, seed: int) -> Path:
+    if not (path.exists() and _frames_of(path) == int(round(seconds * SAMPLE_RATE))):
+        _write_wav(path, render_song(seconds, seed))
+    return path
+
+
+def write_long(path: Path, seconds: float, library: Sequence[np.ndarray], seed: int) -> Path:
+    """``seconds`` of audio streamed to ``path``: random 10-40 s pieces of the ``library`` songs, each with
+    a random gain (0.5-1) and possibly swapped channels, joined by 20 ms crossfades."""
+    import soundfile as sf
+
+    total = int(round(seconds * SAMPLE_RATE))
+    if path.exists() and _frames_of(path) == total:
+        return path
+    rng = np.random.default_rng(seed)
+    fade = int(0.02 * SAMPLE_RATE)
+    ramp = np.linspace(0.0, 1.0, fade, dtype=np.float32)[:, None]
+    tail = np.zeros((0, 2), np.float32)
+    written = 0
+    with sf.SoundFile(str(path), "w", SAMPLE_RATE, 2, subtype="PCM_16") as f:
+        while written < total:
+            song = library[int(rng.integers(len(library)))]
+            n = min(int(rng.uniform(10.0, 40.0) * SAMPLE_RATE), len(song) - fade)
+            start = int(rng.integers(0, len(song) - n - fade + 1))
+            piece = song[start: start + n + fade] * np.float32(rng.uniform(0.5, 1.0))
+            if rng.random() < 0.5:
+                piece = piece[:, ::-1]
+            piece = np.array(piece, np.float32)
+            if len(tail):
+                piece[:fade] = piece[:fade] * ramp + tail * (1 - ramp)
+            body, tail = piece[:-fade], piece[-fade:]
+            body = body[: total - written]
+            f.write(np.clip(body, -1.0, 1.0))
+            written += len(body)
+    return path
+
+
+def make_inputs(root: Path, quick: bool) -> List[Case]:
+    root.mkdir(parents=True, exist_ok=True)
+    print("rendering inputs...", flush=True)
+    t = time.perf_counter()
+    cases = [Case("30 s", [write_song(root / "song_30s.wav", 30.0, seed=1000)], 30.0)]
+    if not quick:
+        cases.append(Case("1 min", [write_song(root / "song_1min.wav", 60.0, seed=1001)], 60.0))
+        library = []
+        for name, minutes in (("10 min", 10), ("60 min", 60)):
+            path = root / f"song_{minutes}min.wav"
+            if not (path.exists() and _frames_of(path) == minutes * 60 * SAMPLE_RATE):
+                if not library:  # a few rendered minutes to cut the long files from
+                    library = [render_song(45.0, seed=2000 + k) for k in range(4)]
+                write_long(path, minutes * 60.0, library, seed=minutes)
+            cases.append(Case(name, [path], minutes * 60.0, long=True))
+    batch = [write_song(root / f"batch_{k:02d}.wav", 30.0, seed=3000 + k) for k in range(10)]
+    cases.append(Case("10 x 30 s", batch, 300.0))
+    print(f"  inputs ready in {time.perf_counter() - t:.0f} s", flush=True)
+    return cases
+
+
+# ------------------------------------------------------------------ runs
+def ours_command(files: Sequence[Path], config: Path, out: Path) -> List[str]:
+    return [ours_cli(), "separate", "-p", str(config), "-o", str(out)] + [str(f) for f in files]
+
+
+def stock_command(files: Sequence[Path], config: Path, out: Path, seconds: float) -> List[str]:
+    from ..stock import separate_cmd
+
+    # Stock's default ffmpeg adapter (adapter=None); -d at least the longest file, not stock's 600 s.
+    return separate_cmd([str(f) for f in files], config, out, adapter=None) + ["-d", str(float(math.ceil(seconds) + 1))]
+
+
+def check_outputs(out: Path, files: Sequence[Path], tool: str) -> None:
+    """Every stem of every input exists, has the input's length and 2 channels at 44.1 kHz, is finite,
+    and the stems of each input are not all silent."""
+    import soundfile as sf
+
+    for f in files:
+        n = _frames_of(f)
+        energy = 0.0
+        for inst in INSTRUMENTS:
+            p = out / f.stem / f"{inst}.wav"
+            if not p.is_file():
+                raise RuntimeError(f"{tool}: missing output {p}")
+            info = sf.info(str(p))
+            if info.frames != n or info.channels != 2 or info.samplerate != SAMPLE_RATE:
+                raise RuntimeError(f"{tool}: {p} has {info.frames} frames, {info.channels} channels at "
+                                   f"{info.samplerate} Hz; the input has {n} frames, 2 channels at {SAMPLE_RATE} Hz")
+            start = max(0, n // 2 - SAMPLE_RATE)
+            block, _ = sf.read(str(p), frames=min(2 * SAMPLE_RATE, n), start=start, dtype="float32")
+            if not np.isfinite(block).all():
+                raise RuntimeError(f"{tool}: {p} holds non-finite samples")
+            energy += float(np.mean(block.astype(np.float64) ** 2))
+        if energy <= 1e-10:
+            raise RuntimeError(f"{tool}: the stems of {f.name} are silent")
+
+
+def run_once(tool: str, case: Case, config: Path, work: Path) -> Tuple[float, float]:
+    """Wall seconds and peak RSS bytes of one separation of ``case`` by ``tool`` (outputs checked, removed)."""
+    out = work / f"out_{tool}"
+    shutil.rmtree(out, ignore_errors=True)
+    longest = max(_frames_of(f) for f in case.files) / SAMPLE_RATE
+    cmd = ours_command(case.files, config, out) if tool == "spleeter-ext" else \
+        stock_command(case.files, config, out, longest)
+    wall, rss, code, err = peak_rss_of(cmd, env=_env(), cwd=str(work), timeout=1800 + 4 * case.seconds)
+    try:
+        if code != 0:
+            raise RuntimeError(f"{tool} failed on {case.name} (exit {code}):\n{err}")
+        check_outputs(out, case.files, tool)
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+    print(f"  {case.name:10s} {tool:13s} {wall:8.1f} s  {case.seconds / wall:6.2f}x real time  "
+          f"{rss / GIB:6.2f} GiB  (load {os.getloadavg()[0]:.1f})", flush=True)
+    return wall, rss
+
+
+def linear_fit(points: Sequence[Tuple[float, float]]) -> Tuple[float, float]:
+    """``(intercept, slope)`` of a least-squares line through ``(x, y)`` points (>= 2 distinct x)."""
+    xs, ys = zip(*points)
+    slope, intercept = np.polyfit(np.asarray(xs, float), np.asarray(ys, float), 1)
+    return float(intercept), float(slope)
+
+
+# ------------------------------------------------------------------ report
+def _fmt(x: float, digits: int = 2) -> str:
+    return f"{x:.{digits}f}"
+
+
+def build_report(cases: List[Case], results: Dict[Tuple[str, str], Result], conv: Dict[str, object],
+                 flops_per_second: float, repeat: int, loads: List[float]) -> Tuple[str, List[str]]:
+    """The markdown body and the requirement verdict lines."""
+    rows = []
+    for case in cases:
+        ours, stock = results[("spleeter-ext", case.name)], results[("spleeter", case.name)]
+        for r in (ours, stock):
+            mark = "~" if r.status == "extrapolated" else ""
+            if r is ours:
+                extra = f"{'~' if stock.status == 'extrapolated' else ''}{stock.wall / ours.wall:.2f}x"
+            else:
+                extra = r.note
+            rows.append([case.name, f"{case.seconds:.0f} s", r.tool, f"{mark}{r.wall:.1f}",
+                         f"{mark}{r.realtime:.2f}", f"{mark}{r.peak / GIB:.2f}", extra])
+    table = markdown_table(["case", "audio", "tool", "wall s", "x real time", "peak RSS GiB",
+                            "throughput ours/stock"], rows)
+
+    lines = [table, ""]
+    lines.append(f"Wall time: median of {repeat} runs for the 30 s, 1 min and batch cases (tools alternated), "
+                 "one run for 10 and 60 min; peak RSS: the largest of the runs (ru_maxrss of the command's process "
+                 "tree, i.e. the largest single process; stock's ffmpeg and save-pool children are not added). "
+                 "Every run's stems were checked (present, full length, finite, not silent). `~` marks figures "
+                 "extrapolated linearly from stock's measured runs, not measured.")
+    lines.append(f"The machine was shared with other jobs: 1-min load average {min(loads):.1f}-{max(loads):.1f} "
+                 f"during the runs, so times are noisy.")
+    lines.append("")
+    conv_rate, unet_rate = float(conv["conv"]) * 1e9, float(conv["unet"]) * 1e9
+    lines.append(f"Convolution throughput of this CPU ({__package__}.flops, float32 NHWC, batch {conv['batch']} "
+                 f"patches of 512x1024, median of 5 after warm-up): Conv2D {conv['conv']:.1f} GFLOP/s, "
+                 f"Conv2DTranspose {conv['transpose']:.1f} GFLOP/s, whole U-Net layer mix {conv['unet']:.1f} GFLOP/s. "
+                 f"The 4-stem U-Nets cost {flops_per_second / 1e9:.2f} GFLOP per second of audio "
+                 f"(2 x MACs from spleeter_ext.models.info).")
+    frac_rows = []
+    for case in cases:
+        r = results[("spleeter-ext", case.name)]
+        if r.status != "measured":
+            continue
+        achieved = r.realtime * flops_per_second
+        frac_rows.append([case.name, f"{r.realtime:.2f}", f"{achieved / 1e9:.1f}",
+                          f"{100 * achieved / conv_rate:.0f} %", f"{100 * achieved / unet_rate:.0f} %"])
+    lines += ["", markdown_table(["spleeter-ext case", "x real time", "useful GFLOP/s", "of Conv2D GFLOP/s",
+                                  "of U-Net-mix GFLOP/s"], frac_rows)]
+
+    verdicts = []
+    ours = {c.name: results[("spleeter-ext", c.name)] for c in cases}
+    stock = {c.name: results[("spleeter", c.name)] for c in cases}
+    if "60 min" in ours and "1 min" in ours:
+        peak60, peak1 = ours["60 min"].peak, ours["1 min"].peak
+        verdicts.append(f"peak RSS at 60 min {peak60 / GIB:.2f} GiB <= 2.5 GiB: "
+                        f"{'met' if peak60 <= MAX_PEAK_RSS else 'NOT met'}")
+        verdicts.append(f"peak RSS 60 min / 1 min = {peak60 / peak1:.2f} <= {MAX_RSS_RATIO}: "
+                        f"{'met' if peak60 / peak1 <= MAX_RSS_RATIO else 'NOT met'}")
+    if "10 min" in ours:
+        s = stock["10 min"]
+        ratio = s.wall / ours["10 min"].wall
+        how = "" if s.status == "measured" else " (stock extrapolated, not measured)"
+        verdicts.append(f"throughput at 10 min {ratio:.2f}x stock >= {MIN_SPEEDUP_LONG}x{how}: "
+                        f"{'met' if ratio >= MIN_SPEEDUP_LONG else 'NOT met'}")
+    ratio = stock["10 x 30 s"].wall / ours["10 x 30 s"].wall
+    verdicts.append(f"throughput on 10 x 30 s {ratio:.2f}x stock >= {MIN_SPEEDUP_BATCH}x: "
+                    f"{'met' if ratio >= MIN_SPEEDUP_BATCH else 'NOT met'}")
+    lines += ["", "Requirements:", ""] + [f"- {v}" for v in verdicts]
+    return "\n".join(lines), verdicts
+
+
+# ------------------------------------------------------------------ main
+def run(work: Path, quick: bool, repeat: int) -> Tuple[List[Case], Dict[Tuple[str, str], Result], List[float]]:
+    config = build_checkpoint(work / "model")
+    cases = make_inputs(work / "inputs", quick)
+    results: Dict[Tuple[str, str], Result] = {}
+    for case in cases:
+        for tool in ("spleeter-ext", "spleeter"):
+            results[(tool, case.name)] = Result(tool, case.name, case.seconds)
+    loads = [os.getloadavg()[0]]
+
+    def measure(tool: str, case: Case) -> None:
+        wall, rss = run_once(tool, case, config, work)
+        results[(tool, case.name)].walls.append(wall)
+        results[(tool, case.name)].rss.append(rss)
+        loads.append(os.getloadavg()[0])
+
+    short = [c for c in cases if not c.long]
+    long = [c for c in cases if c.long]
+    for _ in range(repeat):
+        for case in short:
+            measure("spleeter-ext", case)
+            measure("spleeter", case)
+
+    for case in long:
+        measure("spleeter-ext", case)
+        stock = results[("spleeter", case.name)]
+        measured = [r for r in (results[("spleeter", c.name)] for c in cases if len(c.files) == 1) if r.walls]
+        rss_fit = linear_fit([(r.seconds, r.peak) for r in measured])
+        wall_fit = linear_fit([(r.seconds, r.wall) for r in measured])
+        need = rss_fit[0] + rss_fit[1] * case.seconds
+        free = memory_available()
+        if case.name != "60 min" and free > need + MEMORY_MARGIN:
+            measure("spleeter", case)
+            continue
+        stock.status = "extrapolated"
+        stock.walls = [wall_fit[0] + wall_fit[1] * case.seconds]
+        stock.rss = [need]
+        why = "never run: " if case.name == "60 min" else f"not run ({free / GIB:.1f} GiB available): "
+        stock.note = (f"{why}needs ~{need / GIB:.0f} GiB; linear fit of {len(measured)} measured stock runs "
+                      f"({rss_fit[1] / MIB:.1f} MiB per audio s)")
+        print(f"  {case.name:10s} spleeter      {stock.note}", flush=True)
+    return cases, results, loads
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", default="docs/benchmarks.md", help="markdown file to update (section 'separate')")
+    ap.add_argument("--quick", action="store_true", help="only the 30 s case and the 10-file batch")
+    ap.add_argument("--repeat", type=int, default=3, help="runs of each short case per tool (median wall time)")
+    ap.add_argument("--workdir", help="keep the checkpoint and inputs here (reused when present) instead of a "
+                                      "temporary folder")
+    args = ap.parse_args(argv)
+    if args.repeat < 1:
+        ap.error("--repeat must be >= 1")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+    tmp = None
+    if args.workdir:
+        work = Path(args.workdir).resolve()
+        work.mkdir(parents=True, exist_ok=True)
+    else:
+        tmp = tempfile.TemporaryDirectory(prefix="spleeter_ext_bench_")
+        work = Path(tmp.name)
+    try:
+        cases, results, loads = run(work, args.quick, args.repeat)
+    finally:
+        if tmp is not None:
+            tmp.cleanup()
+
+    from . import flops
+
+    print("measuring convolution throughput...", flush=True)
+    conv = flops.conv_throughput(batch=3, runs=5)
+    fps = flops.flops_per_audio_second()
+    body, verdicts = build_report(cases, results, conv, fps, args.repeat, loads)
+    cmd = "python -m spleeter_ext.bench.separate --out docs/benchmarks.md" + (" --quick" if args.quick else "")
+    cmd += "" if args.repeat == 3 else f" --repeat {args.repeat}"
+    title = "Separation: spleeter-ext vs stock `spleeter separate`, 4-stem full-size checkpoint"
+    if args.quick:
+        title += " (quick: 30 s and batch only)"
+    write_section(args.out, "separate", title, body, cmd + "  (or `make bench-separate`)")
+    print(body, flush=True)
+
+
+if __name__ == "__main__":
+    main()

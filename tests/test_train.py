@@ -1,0 +1,145 @@
+"""Training: loss goes down for each family, kill-and-resume, NaN stop, distribution, CLI round trip."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from spleeter_ext.config import load_config
+from tests.conftest import cli_path, run_cli, tiny_training_config
+
+FAMILIES = {
+    "spleeter_unet_2d": {"conv_n_filters": [8, 8, 16, 16, 16, 16]},
+    "spleeter_unet_1d": {"conv_n_filters": [8, 16, 16], "kernel_size": 9, "strides": 4},
+    "wave_unet_1d": {"depth": 5, "base_filters": 6},
+    "wave_unet_2d": {"depth": 3, "base_filters": 6},
+    "demucs_1d": {"channels": 8, "depth": 3},
+    "demucs_2d": {"channels": 8, "depth": 2},
+    "stack_unet": {"stage1": {"type": "spleeter_unet_2d", "params": {"conv_n_filters": [8, 8, 16, 16, 16, 16]}},
+                   "refiner": {"conv_n_filters": [4, 8, 8, 8, 8, 8]}},
+}
+
+
+@pytest.mark.parametrize("model", list(FAMILIES))
+def test_loss_goes_down(model, synth_data, tmp_path):
+    """Fit a few epochs on the synthetic set (one track, no augmentation): the loss must fall."""
+    from spleeter_ext.data.pipeline import training_dataset
+    from spleeter_ext.data.tracks import discover
+    from spleeter_ext.models.estimators import build_estimator
+    from spleeter_ext.train import make_keras_model
+
+    tf.keras.utils.set_random_seed(0)
+    cfg = load_config(tiny_training_config(tmp_path / "c.json", model, FAMILIES[model]))
+    est = build_estimator(cfg)
+    est.build()
+    keras_model = make_keras_model(est)
+    keras_model.compile(optimizer=tf.keras.optimizers.Adam(3e-3))
+    tracks = discover(synth_data, cfg["instrument_list"], "train")[:1]
+    data = training_dataset(tracks, cfg["instrument_list"], 44100, 2, est.training_segment_samples(), 2, seed=0,
+                            augmentation=None)
+    # the same few examples again and again: a model that learns must fit them
+    data = data.take(3).cache().repeat()
+    history = keras_model.fit(data, epochs=6, steps_per_epoch=6, verbose=0).history["loss"]
+    assert np.isfinite(history).all()
+    assert history[-1] < 0.9 * history[0], history
+
+
+def _train_cmd(config, data, model_dir, *extra):
+    return [cli_path(), "train", "-p", str(config), "-d", str(data), "--model-dir", str(model_dir), *map(str, extra)]
+
+
+def test_train_cli_writes_a_model_dir_that_separates(synth_data, tmp_path):
+    cfg = tiny_training_config(tmp_path / "tiny.json", "spleeter_unet_2d", FAMILIES["spleeter_unet_2d"], steps=4,
+                               save_every=2)
+    res = subprocess.run(_train_cmd(cfg, synth_data, tmp_path / "model"), capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    model_dir = tmp_path / "model"
+    run = json.loads((model_dir / "run.json").read_text())
+    assert run["seed"] == 1 and run["versions"]["spleeter"] == "2.4.2" and "tensorflow" in run["versions"]
+    assert json.loads((model_dir / "config.json").read_text())["train_max_steps"] == 4
+    assert tf.train.latest_checkpoint(str(model_dir)).endswith("-4")
+    assert list((model_dir / "logs").glob("events.*"))  # TensorBoard
+    song = next((Path(synth_data) / "test").iterdir()) / "mixture.wav"
+    res = run_cli("separate", "-p", model_dir, "-o", tmp_path / "sep", song)
+    assert res.returncode == 0, res.stderr
+    assert len(list((tmp_path / "sep").rglob("*.wav"))) == 4
+
+
+def test_kill_and_resume(synth_data, tmp_path):
+    cfg = tiny_training_config(tmp_path / "tiny.json", "spleeter_unet_2d", FAMILIES["spleeter_unet_2d"], steps=400,
+                               save_every=3)
+    model_dir = tmp_path / "model"
+    cmd = _train_cmd(cfg, synth_data, model_dir, "--no-validation")
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    while time.time() < deadline and not (tf.train.latest_checkpoint(str(model_dir)) or "").endswith("-6"):
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-2000:]
+    stopped = int(tf.train.latest_checkpoint(str(model_dir)).rsplit("-", 1)[1])
+    assert stopped >= 6  # saved at the step the signal arrived, not only at the last multiple of 3
+    # SIGKILL mid-run: the latest checkpoint listed must still restore
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(25)
+    proc.kill()
+    proc.wait()
+    latest = tf.train.latest_checkpoint(str(model_dir))
+    killed_at = int(latest.rsplit("-", 1)[1])
+    assert killed_at >= stopped
+    reader = tf.train.load_checkpoint(latest)
+    assert any("optimizer" in name for name in reader.get_variable_to_shape_map())
+    # resume to a total just beyond: the step counter continues from the checkpoint
+    res = subprocess.run(cmd[:-1] + ["--steps", str(killed_at + 2), "--no-validation"], capture_output=True,
+                         text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-2000:]
+    run = json.loads((model_dir / "run.json").read_text())
+    assert run["start_step"] == killed_at
+    assert tf.train.latest_checkpoint(str(model_dir)).endswith(f"-{killed_at + 2}")
+
+
+def test_nan_loss_stops_with_the_step(synth_data, tmp_path, monkeypatch):
+    from spleeter_ext.models import estimators
+    from spleeter_ext.train import TrainingError, train
+
+    original = estimators.STFTMaskEstimator.compute_losses
+
+    def poisoned(self, mixture, sources, training=True):
+        loss, per = original(self, mixture, sources, training)
+        return loss * np.float32("nan"), per
+
+    monkeypatch.setattr(estimators.STFTMaskEstimator, "compute_losses", poisoned)
+    cfg = tiny_training_config(tmp_path / "tiny.json", "spleeter_unet_2d", FAMILIES["spleeter_unet_2d"], steps=4)
+    with pytest.raises(TrainingError, match="step 1"):
+        train(str(cfg), str(synth_data), model_dir=str(tmp_path / "m"), verbose=0, validate=False)
+
+
+def test_two_replicas_split_the_global_batch(synth_data, tmp_path):
+    cfg = tiny_training_config(tmp_path / "tiny.json", "spleeter_unet_2d", FAMILIES["spleeter_unet_2d"], steps=2,
+                               save_every=2, batch_size=4)
+    env = dict(os.environ, SPLEETER_EXT_LOGICAL_CPUS="2")
+    res = subprocess.run(_train_cmd(cfg, synth_data, tmp_path / "model", "--no-validation"), capture_output=True,
+                         text=True, timeout=600, env=env)
+    assert res.returncode == 0, res.stderr[-3000:]
+    run = json.loads((tmp_path / "model" / "run.json").read_text())
+    assert run["replicas"] == 2
+    assert tf.train.latest_checkpoint(str(tmp_path / "model")).endswith("-2")
+
+
+def test_missing_stem_names_the_file(synth_data, tmp_path):
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(synth_data, data)
+    victim = sorted((data / "train").iterdir())[0] / "bass.wav"
+    victim.unlink()
+    cfg = tiny_training_config(tmp_path / "tiny.json", "spleeter_unet_2d", FAMILIES["spleeter_unet_2d"], steps=2)
+    res = subprocess.run(_train_cmd(cfg, data, tmp_path / "model"), capture_output=True, text=True, timeout=600)
+    assert res.returncode != 0
+    assert "error:" in res.stderr and victim.parent.name in res.stderr and "bass" in res.stderr
