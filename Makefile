@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # Debian packages: ffmpeg (stempeg, imported by musdb/museval, insists on the binaries; our own audio I/O
 # uses PyAV and needs none), fluidsynth + General MIDI soundfont + mma + festival and a voice (realistic songs).
 DEB_PACKAGES := ffmpeg fluidsynth fluid-soundfont-gm mma festival festvox-kallpc16k
-MODEL ?= spleeter_2d_small
+MODEL ?= stack_unet_small
 DATA ?=
 STEPS ?=
 BUDGET ?= default
@@ -63,17 +63,21 @@ bench-train: install
 demo: install
 	$(VENV)/bin/spleeter-ext demo --output demo_output
 
+# With no DATA, a realistic synthetic set is generated first (resumable; the numpy engine if the Debian
+# packages of the realistic engine are missing), so `make train` works out of the box.
+SYNTH_DATA := data/synthetic
 train: install
-	$(PY) -m spleeter_ext.experiments.make_train --model $(MODEL) $(if $(DATA),--data $(DATA)) $(if $(STEPS),--steps $(STEPS))
+	$(if $(DATA),,$(VENV)/bin/spleeter-ext make-dataset $(SYNTH_DATA) --train 40 --test 8 --seconds 20 --engine auto --jobs 2)
+	$(VENV)/bin/spleeter-ext train -p $(MODEL) -d $(or $(DATA),$(SYNTH_DATA)) --model-dir runs/$(notdir $(basename $(MODEL))) $(if $(STEPS),--steps $(STEPS))
 
 evaluate: install
-	$(PY) -m spleeter_ext.experiments.make_evaluate --model $(MODEL) $(if $(DATA),--data $(DATA))
+	$(VENV)/bin/spleeter-ext evaluate -p runs/$(notdir $(basename $(MODEL))) -d $(or $(DATA),$(SYNTH_DATA)) -o runs/$(notdir $(basename $(MODEL)))/evaluation
 
 table1: install
-	$(PY) -m spleeter_ext.experiments.tables table1 --budget $(BUDGET) --seeds $(SEEDS) $(if $(DATA),--data $(DATA)) --out experiments/results
+	$(PY) experiments/tables.py table1 --budget $(BUDGET) --seeds $(SEEDS) $(if $(DATA),--data $(DATA)) --out experiments/results
 
 table2: install
-	$(PY) -m spleeter_ext.experiments.tables table2 --budget $(BUDGET) --seeds $(SEEDS) $(if $(DATA),--data $(DATA)) --out experiments/results
+	$(PY) experiments/tables.py table2 --budget $(BUDGET) --seeds $(SEEDS) $(if $(DATA),--data $(DATA)) --out experiments/results
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache

@@ -116,7 +116,9 @@ def make_dataset(
     test: int = typer.Option(4, "--test", help="Test tracks."),
     seconds: float = typer.Option(20.0, "--seconds", help="Length of each track."),
     seed: int = typer.Option(0, "--seed", help="Random seed."),
-    engine: str = typer.Option("numpy", "--engine", help="numpy (no system dependency) or realistic (fluidsynth)."),
+    engine: str = typer.Option("numpy", "--engine",
+                               help="numpy (no system dependency), realistic (fluidsynth, mma, festival) or auto "
+                                    "(realistic when its Debian packages are installed)."),
     jobs: int = typer.Option(1, "--jobs", "-j", help="Parallel renderers."),
     verbose: bool = VerboseOption,
 ) -> None:
@@ -125,10 +127,36 @@ def make_dataset(
     from .data.make_dataset import make_dataset as run
 
     try:
+        if engine == "auto":
+            from .data.realistic import check_dependencies
+
+            try:
+                check_dependencies()
+                engine = "realistic"
+            except SpleeterExtError as exc:
+                logger.warning("realistic engine unavailable (%s); using the numpy engine", exc)
+                engine = "numpy"
         path = run(out, train, test, seconds, seed=seed, engine=engine, jobs=jobs)
     except SpleeterExtError as exc:
         _fail(str(exc))
     typer.echo(str(path))
+
+
+@app.command()
+def demo(
+    output: str = typer.Option("demo_output", "-o", "--output", help="Where the stems and the picture go."),
+    params: str = typer.Option("demo", "-p", "--params_filename", "--params", help="Model (default: the bundled one)."),
+    verbose: bool = VerboseOption,
+) -> None:
+    """Separate a real 4-stem example excerpt offline with the bundled model; print where and how well."""
+    configure_logging(verbose)
+    from .demo import format_result, run_demo
+
+    try:
+        res = run_demo(output, params)
+    except SpleeterExtError as exc:
+        _fail(str(exc))
+    typer.echo(format_result(res, params))
 
 
 def main() -> None:

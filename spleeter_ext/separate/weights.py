@@ -47,7 +47,8 @@ def resolve_pretrained(cfg: dict) -> Optional[Path]:
             raise ModelNotFoundError(
                 f"{source}: pretrained weights are not in {target} and could not be downloaded ({reason}); "
                 f"get {target.name}.tar.gz from Spleeter's release v1.4.0 and extract it into {target} "
-                f"(or set MODEL_PATH to the folder that holds '{target.name}/')"
+                f"(or set MODEL_PATH to the folder that holds '{target.name}/'), or use the bundled offline "
+                f"model with -p demo"
             ) from None
         if not _has_checkpoint(target):
             raise ModelNotFoundError(f"{source}: download finished but {target} holds no checkpoint; "
