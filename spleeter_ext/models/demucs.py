@@ -82,8 +82,10 @@ class GLU(tf.keras.layers.Layer):
     """Gated linear unit over the last axis: ``a * sigmoid(b)`` for ``[a, b] = split(x, 2)``."""
 
     def call(self, inputs):
-        a, b = tf.split(inputs, 2, axis=-1)
-        return a * tf.sigmoid(b)
+        # Slices, not tf.split: TF 2.12's oneDNN graph rewrite turns ``a * sigmoid(b)`` of one split into
+        # ``b * sigmoid(b)`` (tensorflow#60941, fixed in 2.14), so graph mode computed the wrong function.
+        half = tf.shape(inputs)[-1] // 2
+        return inputs[..., :half] * tf.sigmoid(inputs[..., half:])
 
 
 class Chain(tf.keras.layers.Layer):
