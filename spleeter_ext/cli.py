@@ -143,6 +143,55 @@ def make_dataset(
 
 
 @app.command()
+def evaluate(
+    params: str = typer.Option(..., "-p", "--params_filename", "--params", help="Model to evaluate."),
+    data: str = typer.Option(..., "-d", "--data", help="Dataset root (MUSDB18 stems or wav, or a synthetic set)."),
+    subset: str = typer.Option("test", "--subset", help="test, train or valid."),
+    output: str = typer.Option("evaluation", "-o", "--output", help="Where the museval JSONs and reports go."),
+    jobs: int = typer.Option(1, "--jobs", "-j", help="Scoring processes (bounded by free memory)."),
+    metrics: str = typer.Option("sdr", "--metrics", help="sdr (exact and fast) or all (museval's SIR/SAR/ISR too)."),
+    no_oracles: bool = typer.Option(False, "--no-oracles", help="Skip the oracle rows (IRM1, IRM2, IBM1, MWF, MIX)."),
+    max_tracks: Optional[int] = typer.Option(None, "--max-tracks", help="Evaluate only the first N tracks."),
+    mwf: bool = typer.Option(False, "--mwf", help="Separate with the multichannel Wiener filter."),
+    verbose: bool = VerboseOption,
+) -> None:
+    """Separate a dataset split and score it with museval (BSSEval v4), beside oracle bounds."""
+    configure_logging(verbose)
+    from .evaluation.evaluate import evaluate as run
+
+    kwargs = {"oracles": ()} if no_oracles else {}
+    try:
+        result = run(params, data, subset=subset, output_dir=output, jobs=jobs, metrics=metrics,
+                     max_tracks=max_tracks, mwf=mwf, **kwargs)
+    except SpleeterExtError as exc:
+        _fail(str(exc))
+    typer.echo(result.report_md.read_text())
+    typer.echo(f"reports: {result.report_md} and {result.report_csv}")
+
+
+@app.command()
+def export(
+    params: str = typer.Option(..., "-p", "--params_filename", "--params", help="Model to export."),
+    output: str = typer.Option(..., "-o", "--output", help="Output directory."),
+    fmt: List[str] = typer.Option(["savedmodel"], "--format", help="savedmodel and/or tflite (repeatable)."),
+    segment: Optional[float] = typer.Option(None, "--segment", help="Segment length in seconds."),
+    overlap: Optional[float] = typer.Option(None, "--overlap", help="Overlap between segments (fraction)."),
+    verbose: bool = VerboseOption,
+) -> None:
+    """Export a model as a SavedModel (waveform in, stems out; STFT inside) and TFLite where the ops allow."""
+    configure_logging(verbose)
+    from .export import export as run
+
+    formats = tuple(dict.fromkeys(["savedmodel"] + list(fmt)))  # TFLite converts from the SavedModel
+    try:
+        paths = run(params, output, formats=formats, segment_seconds=segment, overlap=overlap)
+    except SpleeterExtError as exc:
+        _fail(str(exc))
+    for kind, path in paths.items():
+        typer.echo(f"{kind}: {path}")
+
+
+@app.command()
 def demo(
     output: str = typer.Option("demo_output", "-o", "--output", help="Where the stems and the picture go."),
     params: str = typer.Option("demo", "-p", "--params_filename", "--params", help="Model (default: the bundled one)."),
