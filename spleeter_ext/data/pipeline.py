@@ -13,7 +13,8 @@ from a random position, augmented, and re-mixed:
   source with probability 1/2. With ``skip_silent`` an example whose targets are all below -60 dBFS RMS,
   or whose mixture is, is drawn again from ``(seed, k, attempt + 1)``;
 * **the mixture is the sum of the augmented sources** (never the file's own mixture);
-* only the segment is decoded (``spleeter_ext.audio.io.read`` with ``offset``/``duration``), inside a
+* only the segment is decoded (``spleeter_ext.audio.io.read`` with ``offset``/``duration``; the streams
+  of one ``.stem.mp4`` that an example needs at one position in one pass with ``read_streams``), inside a
   parallel ``tf.data`` map over example indices. Small datasets (decoded size within ``cache_bytes``)
   are instead decoded whole once and kept in an in-RAM LRU cache; the choice depends only on the tracks
   and ``cache_bytes``, so a stream's values never depend on cache state.
@@ -151,11 +152,22 @@ class DecodedCache:
         return value
 
 
+class Request(NamedTuple):
+    """One segment to read: samples ``[start, start + n_samples)`` of ``instrument`` of ``track``."""
+
+    track: Track
+    instrument: str
+    start: int
+    n_samples: int
+
+
 class SegmentReader:
     """Decodes ``(samples, channels)`` float32 segments of a track's sources at the model's rate.
 
     Reads by offset (only the segment is decoded) unless given a :class:`DecodedCache`, in which case
-    whole streams are decoded once and sliced.
+    whole streams are decoded once and sliced. Reading by offset, :meth:`read_many` decodes the streams
+    of one file that share a segment (the stems of a MUSDB ``.stem.mp4``) in one pass with one open
+    (:func:`spleeter_ext.audio.io.read_streams`); the samples are the same as one read per stream.
     """
 
     def __init__(self, sample_rate: int, n_channels: int, cache: Optional[DecodedCache] = None):
@@ -171,29 +183,71 @@ class SegmentReader:
         Raises:
             DatasetError: a file cannot be decoded (names the track and file).
         """
-        refs = track.refs(instrument)
-        if len(refs) == 1:
-            return self._read_ref(track, refs[0], start, n_samples)
-        total = np.zeros((n_samples, self.n_channels), np.float32)
-        for ref in refs:
-            x = self._read_ref(track, ref, start, n_samples)
-            total[:len(x)] += x
-        return total
+        return self.read_many([Request(track, instrument, start, n_samples)])[0]
 
-    def _read_ref(self, track: Track, ref: SourceRef, start: int, n_samples: int) -> np.ndarray:
+    def read_many(self, requests: Sequence[Request]) -> List[np.ndarray]:
+        """:meth:`read` of every request, in order. Streams needed by several requests at the same segment
+        are decoded once, and the streams of one file at one segment are decoded together. The arrays may
+        be views of the cache or shared between requests: do not modify them."""
+        segments: Dict[Tuple[SourceRef, int, int], np.ndarray] = {}
+        if self.cache is None:
+            # (path, start, n_samples) -> (a track naming it in errors, its distinct streams in first-use order)
+            files: Dict[Tuple[str, int, int], Tuple[Track, List[SourceRef]]] = {}
+            for request in requests:
+                for ref in request.track.refs(request.instrument):
+                    _, refs = files.setdefault((ref.path, request.start, request.n_samples), (request.track, []))
+                    if ref not in refs:
+                        refs.append(ref)
+            for (_, start, n_samples), (track, refs) in files.items():
+                for ref, x in zip(refs, self._read_refs(track, refs, start, n_samples)):
+                    segments[ref, start, n_samples] = x
+        out = []
+        for request in requests:
+            track, start, n_samples = request.track, request.start, request.n_samples
+            if self.cache is None:
+                parts = [segments[ref, start, n_samples] for ref in track.refs(request.instrument)]
+            else:
+                parts = [self._cached(track, ref, start, n_samples) for ref in track.refs(request.instrument)]
+            if len(parts) == 1:
+                out.append(parts[0])
+                continue
+            total = np.zeros((n_samples, self.n_channels), np.float32)
+            for x in parts:
+                total[:len(x)] += x
+            out.append(total)
+        return out
+
+    def _failure(self, track: Track, refs: Sequence[SourceRef], start: int, exc: AudioError) -> DatasetError:
+        streams = ("streams " if len(refs) > 1 else "stream ") + ", ".join(str(ref.stream) for ref in refs)
+        return DatasetError(f"track '{track.name}': cannot decode {refs[0].path} ({streams}) at "
+                            f"{start / self.sample_rate:.2f}s: {exc}; replace the file or remove the track")
+
+    def _read_refs(self, track: Track, refs: Sequence[SourceRef], start: int, n_samples: int) -> List[np.ndarray]:
+        """Segments of ``refs`` (streams of one file) decoded by offset: one read, whatever their number."""
+        from ..audio import io as audio_io
+
+        offset, duration = start / self.sample_rate, n_samples / self.sample_rate
+        try:
+            if len(refs) == 1:
+                xs = [audio_io.read(refs[0].path, offset=offset, duration=duration, sample_rate=self.sample_rate,
+                                    n_channels=self.n_channels, stream=refs[0].stream)[0]]
+            else:
+                xs, _ = audio_io.read_streams(refs[0].path, [ref.stream for ref in refs], offset=offset,
+                                              duration=duration, sample_rate=self.sample_rate,
+                                              n_channels=self.n_channels)
+        except AudioError as exc:
+            raise self._failure(track, refs, start, exc) from None
+        return [np.asarray(x[:n_samples], dtype=np.float32) for x in xs]
+
+    def _cached(self, track: Track, ref: SourceRef, start: int, n_samples: int) -> np.ndarray:
         from ..audio import io as audio_io
 
         try:
-            if self.cache is not None:
-                full = self.cache.get((ref.path, ref.stream, self.sample_rate, self.n_channels),
-                                      lambda: self._decode(audio_io, ref))
-                return full[start:start + n_samples]
-            x, _ = audio_io.read(ref.path, offset=start / self.sample_rate, duration=n_samples / self.sample_rate,
-                                 sample_rate=self.sample_rate, n_channels=self.n_channels, stream=ref.stream)
+            full = self.cache.get((ref.path, ref.stream, self.sample_rate, self.n_channels),
+                                  lambda: self._decode(audio_io, ref))
         except AudioError as exc:
-            raise DatasetError(f"track '{track.name}': cannot decode {ref.path} (stream {ref.stream}) at "
-                               f"{start / self.sample_rate:.2f}s: {exc}; replace the file or remove the track") from None
-        return np.asarray(x[:n_samples], dtype=np.float32)
+            raise self._failure(track, [ref], start, exc) from None
+        return full[start:start + n_samples]
 
     def _decode(self, audio_io, ref: SourceRef) -> np.ndarray:
         x, _ = audio_io.read(ref.path, sample_rate=self.sample_rate, n_channels=self.n_channels, stream=ref.stream)
@@ -295,9 +349,9 @@ class ExampleSampler:
         n_samples, n_channels = self.segment_samples, self.n_channels
         sources = np.zeros((n_samples, n_channels, len(self.instruments)), np.float32)  # zeros: padding
         powers = []
-        for i, (inst, t, start, gain, swap) in enumerate(zip(self.instruments, plan.tracks, plan.starts,
-                                                             plan.gains, plan.swaps)):
-            x = self.reader.read(self.tracks[t], inst, start, n_samples)
+        segments = self.reader.read_many([Request(self.tracks[t], inst, start, n_samples)
+                                          for inst, t, start in zip(self.instruments, plan.tracks, plan.starts)])
+        for i, (x, gain, swap) in enumerate(zip(segments, plan.gains, plan.swaps)):
             order = range(n_channels - 1, -1, -1) if swap else range(n_channels)
             for c_out, c_in in enumerate(order):
                 np.multiply(x[:, c_in], np.float32(gain), out=sources[:len(x), c_out, i])
@@ -418,8 +472,7 @@ def validation_excerpt(track: Track, instruments: Sequence[str], reader: Segment
     length = int(track.duration * reader.sample_rate)
     start = max(0, (length - n_samples) // 2)
     sources = np.zeros((n_samples, reader.n_channels, len(instruments)), np.float32)  # zeros: padding
-    for i, inst in enumerate(instruments):
-        x = reader.read(track, inst, start, n_samples)
+    for i, x in enumerate(reader.read_many([Request(track, inst, start, n_samples) for inst in instruments])):
         sources[:len(x), :, i] = x
     return mix([sources[..., i] for i in range(len(instruments))]), sources
 

@@ -120,8 +120,9 @@ class Track:
         return self._sample_rate
 
     def probe(self) -> "Track":
-        """Read the headers of every stream of the track (cheap: nothing is decoded) and fill in
-        ``duration`` (the shortest stream) and ``sample_rate`` if unknown.
+        """Read the headers of every stream of the track (cheap: nothing is decoded, each file is opened
+        once with a small probe size) and fill in ``duration`` (the shortest stream) and ``sample_rate``
+        if unknown.
 
         Raises:
             DatasetError: a file is missing, unreadable or empty (the message names the track and file).
@@ -129,13 +130,19 @@ class Track:
         from ..audio import io as audio_io
 
         refs = list(dict.fromkeys(list(self.sources.values()) + ([self.mixture] if self.mixture else [])))
+        files: Dict[str, List[SourceRef]] = {}
+        for ref in refs:
+            files.setdefault(ref.path, []).append(ref)
+        infos = {}
+        for path, group in files.items():
+            try:
+                infos.update(zip(group, audio_io.probe_streams(path, [ref.stream for ref in group])))
+            except AudioError as exc:
+                raise DatasetError(f"track '{self.name}': cannot read {_describe(*group)}: {exc}; "
+                                   "replace or re-download the file, or remove the track") from None
         durations, rate = [], None
         for ref in refs:
-            try:
-                info = audio_io.probe(ref.path, stream=ref.stream)
-            except AudioError as exc:
-                raise DatasetError(f"track '{self.name}': cannot read {_describe(ref)}: {exc}; "
-                                   "replace or re-download the file, or remove the track") from None
+            info = infos[ref]
             if not info.duration or info.duration <= 0:
                 raise DatasetError(f"track '{self.name}': {_describe(ref)} is empty (duration {info.duration}); "
                                    "replace the file or remove the track")
@@ -160,7 +167,11 @@ class Track:
     __hash__ = None
 
 
-def _describe(ref: SourceRef) -> str:
+def _describe(*refs: SourceRef) -> str:
+    """The file of ``refs`` (streams of one file), with their stream indices when they matter."""
+    if len(refs) > 1:
+        return f"{refs[0].path} (streams {', '.join(str(ref.stream) for ref in refs)})"
+    ref = refs[0]
     return ref.path if ref.stream == 0 and not ref.path.endswith(STEM_SUFFIX) else f"{ref.path} (stream {ref.stream})"
 
 

@@ -310,9 +310,11 @@ def test_ten_minute_wav_streams_in_constant_memory(tmp_path):
 # --------------------------------------------------------------------------- multi-stream files
 
 
-def _write_stem_mp4(path: Path, frequencies, seconds: float = 1.0) -> None:
-    """An MP4 with one AAC stereo stream per frequency (a MUSDB-like .stem.mp4)."""
-    with av.open(str(path), mode="w", format="mp4") as container:
+def _write_stem_mp4(path: Path, frequencies, seconds: float = 1.0, faststart: bool = False) -> None:
+    """An MP4 with one AAC stereo stream per frequency (a MUSDB-like .stem.mp4); ``faststart`` puts
+    the moov box (the index) before the audio data."""
+    options = {"movflags": "faststart"} if faststart else {}
+    with av.open(str(path), mode="w", format="mp4", options=options) as container:
         streams = []
         for _ in frequencies:
             stream = container.add_stream("aac", rate=SR)
@@ -607,3 +609,253 @@ def test_module_does_not_import_tensorflow():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
     assert audio_io.RESAMPLE_QUALITY in ("HQ", "VHQ")
+
+
+# --------------------------------------------------------------------------- opening once, small probe
+
+
+@pytest.fixture
+def av_opens(monkeypatch):
+    """The paths passed to ``av.open`` while the test runs (how many times files are opened)."""
+    calls = []
+    original = av.open
+
+    def counting_open(file, *args, **kwargs):
+        calls.append(str(file))
+        return original(file, *args, **kwargs)
+
+    monkeypatch.setattr(av, "open", counting_open)
+    return calls
+
+
+def _default_probe(path: Path, stream: int = 0) -> AudioInfo:
+    """What probe() said before the small probe: the same fields from FFmpeg's default probing."""
+    with av.open(str(path), metadata_errors="replace") as container:
+        return audio_io._stream_info(container, str(path), stream)
+
+
+def _jpeg(n_bytes: int) -> bytes:
+    """A baseline JPEG of at least ``n_bytes`` (noise compresses badly), as cover art."""
+    from fractions import Fraction
+
+    side = math.ceil(math.sqrt(1.2 * n_bytes))  # about 1 byte per pixel at this quality
+    context = av.CodecContext.create("mjpeg", "w")
+    context.width = context.height = side
+    context.pix_fmt, context.time_base, context.qmin, context.qmax = "yuvj420p", Fraction(1, 25), 2, 2
+    pixels = np.random.default_rng(0).integers(0, 256, (side, side, 3), dtype=np.uint8)
+    frame = av.VideoFrame.from_ndarray(pixels, format="rgb24").reformat(format="yuvj420p")
+    data = b"".join(bytes(packet) for packet in [*context.encode(frame), *context.encode(None)])
+    assert len(data) >= n_bytes
+    return data
+
+
+def _with_id3_cover(mp3: bytes, cover: bytes) -> bytes:
+    """``mp3`` with its ID3v2 tag replaced by an ID3v2.3 tag holding a title and ``cover`` (APIC)."""
+    def syncsafe(n: int) -> bytes:
+        return bytes((n >> shift) & 0x7F for shift in (21, 14, 7, 0))
+
+    def frame(ident: bytes, body: bytes) -> bytes:
+        return ident + len(body).to_bytes(4, "big") + b"\x00\x00" + body
+
+    if mp3[:3] == b"ID3":
+        mp3 = mp3[10 + sum(b << (7 * (3 - i)) for i, b in enumerate(mp3[6:10])):]
+    frames = frame(b"TIT2", b"\x00cover test") + frame(b"APIC", b"\x00image/jpeg\x00\x03cover\x00" + cover)
+    return b"ID3\x03\x00\x00" + syncsafe(len(frames)) + frames + mp3
+
+
+def _probe_cases(tmp_path: Path) -> dict:
+    x = music(1.5, SR)
+    paths = {}
+    for name, kwargs in {"pcm.wav": {}, "f32.wav": {"sample_format": "f32"}, "s.flac": {}, "s.mp3": {},
+                         "s.ogg": {}, "s.m4a": {}, "s.wma": {}}.items():
+        paths[name] = tmp_path / name
+        write(paths[name], x, SR, **kwargs)
+    paths["soundfile.wav"] = tmp_path / "soundfile.wav"  # WAVE_FORMAT_PCM: FFmpeg's slowest default probe
+    sf.write(paths["soundfile.wav"], x, SR, subtype="PCM_16")
+    paths["extensible51.wav"] = tmp_path / "extensible51.wav"  # WAVE_FORMAT_EXTENSIBLE, 5.1 channel mask
+    write(paths["extensible51.wav"], _six_channels(3 * SR // 2), SR, sample_format="f32")
+    paths["cover.mp3"] = tmp_path / "cover.mp3"
+    paths["cover.mp3"].write_bytes(_with_id3_cover(paths["s.mp3"].read_bytes(), _jpeg(200_000)))
+    paths["song.stem.mp4"] = tmp_path / "song.stem.mp4"
+    _write_stem_mp4(paths["song.stem.mp4"], [440.0, 110.0, 220.0, 880.0, 1760.0], seconds=1.5)
+    return paths
+
+
+def test_small_probe_describes_files_like_default_probing(tmp_path, av_opens):
+    """One open per probe, and the same AudioInfo as FFmpeg's default 5 MB probe, for every format
+    of the small-probe list: PCM and 5.1 WAVE_FORMAT_EXTENSIBLE wav, flac, mp3 (also behind a
+    200 KB ID3v2 cover), ogg/opus, m4a, wma and a 5-stream .stem.mp4."""
+    for name, path in _probe_cases(tmp_path).items():
+        del av_opens[:]
+        infos = audio_io.probe_streams(path)
+        assert av_opens == [str(path)], name
+        assert infos == [_default_probe(path, i) for i in range(len(infos))], name
+        assert probe(path, len(infos) - 1) == infos[-1]
+    assert probe(tmp_path / "extensible51.wav").layout == "5.1"
+    assert probe(tmp_path / "cover.mp3").n_streams == 1  # the cover is a video stream, not audio
+
+
+def test_formats_outside_the_small_probe_list_fall_back_to_default_probing(tmp_path, av_opens):
+    """Raw ADTS AAC: FFmpeg estimates its duration from the bit rate of the probed packets, so it is
+    probed again with the default probe size (and gives exactly the old answer)."""
+    path = tmp_path / "raw.aac"
+    with av.open(str(path), mode="w", format="adts") as container:
+        stream = container.add_stream("aac", rate=SR)
+        stream.layout = "stereo"
+        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(music(1.0, SR).T), format="fltp", layout="stereo")
+        frame.sample_rate = SR
+        for packet in [*stream.encode(frame), *stream.encode(None)]:
+            container.mux(packet)
+    del av_opens[:]
+    info = probe(path)
+    assert info.format == "aac" and av_opens == [str(path)] * 2
+    assert info == _default_probe(path)
+
+
+def test_mp3_behind_a_large_id3_cover_reads_like_the_bare_mp3(tmp_path, av_opens):
+    x = music(4.0, SR)
+    bare = tmp_path / "bare.mp3"
+    write(bare, x, SR)
+    tagged = _with_id3_cover(bare.read_bytes(), _jpeg(200_000))
+    covered, unnamed = tmp_path / "covered.mp3", tmp_path / "covered.bin"  # .bin: detected from content alone
+    covered.write_bytes(tagged)
+    unnamed.write_bytes(tagged)
+    full, _ = read(bare)
+    reference = probe(bare)
+    for path in (covered, unnamed):
+        info = probe(path)
+        assert (info.format, info.codec, info.sample_rate, info.n_channels, info.n_streams) == ("mp3", "mp3", SR, 2, 1)
+        assert info.duration == reference.duration
+        del av_opens[:]
+        np.testing.assert_array_equal(read(path)[0], full)
+        y, _ = read(path, offset=2.345, duration=1.0)
+        assert av_opens == [str(path)] * 2  # one open per read
+        start = round(2.345 * SR)
+        np.testing.assert_array_equal(y, full[start:start + SR])
+
+
+@pytest.mark.parametrize("ext", ["wav", "flac", "mp3", "ogg", "m4a"])
+def test_a_read_by_offset_opens_the_file_once(tmp_path, av_opens, ext):
+    path = tmp_path / f"s.{ext}"
+    write(path, music(3.0, SR), SR)
+    full, rate = read(path)
+    del av_opens[:]
+    y, _ = read(path, offset=1.5, duration=0.5)
+    assert av_opens == [str(path)]
+    start = round(1.5 * rate)
+    if ext in ("wav", "flac"):
+        np.testing.assert_array_equal(y, full[start:start + len(y)])
+    assert len(y) == round(0.5 * rate)
+
+
+def test_reader_holds_the_file_until_blocks_are_consumed_or_closed(tmp_path, av_opens):
+    path = tmp_path / "s.wav"
+    x = noise(1.0, SR, 2)
+    write(path, x, SR, sample_format="f32")
+    del av_opens[:]
+    with AudioReader(path, offset=0.25) as reader:
+        assert reader._container is not None and av_opens == [str(path)]
+        first = np.concatenate(list(reader.blocks()))
+        assert reader._container is None and av_opens == [str(path)]  # the first pass used it, then closed it
+        again = np.concatenate(list(reader.blocks()))  # a second pass reopens the file
+        assert len(av_opens) == 2
+    np.testing.assert_array_equal(first, x[round(0.25 * SR):])
+    np.testing.assert_array_equal(again, first)
+    unused = AudioReader(path)
+    unused.close()
+    unused.close()  # idempotent
+    assert unused._container is None
+
+
+# --------------------------------------------------------------------------- several streams in one pass
+
+
+@pytest.fixture(scope="module")
+def stem_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("stems") / "song.stem.mp4"
+    _write_stem_mp4(path, [440.0, 110.0, 220.0, 880.0, 1760.0], seconds=3.0)
+    return path
+
+
+@pytest.mark.parametrize("streams, offset, duration, sample_rate, n_channels", [
+    ([1, 2, 3, 4], 1.2345, 1.0, None, 2),  # seek (offset beyond the 0.5 s lossy pre-roll)
+    ([4, 0, 2], 0.1, 0.5, 22050, 1),  # no seek: decoded from the start
+    ([3], 2.5, None, 48000, None),  # to the end, trimmed to the declared duration
+    (None, 0.0, None, None, 2),
+])
+def test_read_streams_equals_one_read_per_stream(stem_file, av_opens, streams, offset, duration, sample_rate,
+                                                 n_channels):
+    del av_opens[:]
+    waveforms, rate = audio_io.read_streams(stem_file, streams, offset=offset, duration=duration,
+                                            sample_rate=sample_rate, n_channels=n_channels)
+    assert av_opens == [str(stem_file)]
+    indices = list(range(5)) if streams is None else streams
+    assert len(waveforms) == len(indices) and rate == (sample_rate or SR)
+    for index, waveform in zip(indices, waveforms):
+        expected, _ = read(stem_file, offset=offset, duration=duration, sample_rate=sample_rate,
+                           n_channels=n_channels, stream=index)
+        np.testing.assert_array_equal(waveform, expected)  # the same samples, bit for bit
+        assert waveform.dtype == np.float32
+
+
+def test_read_streams_pre_rolls_for_a_lossy_stream_listed_after_a_lossless_one(tmp_path):
+    """ALAC (lossless: no pre-roll of its own) and AAC in one MP4: whatever their order, the seek
+    leaves the AAC stream its pre-roll, and both streams equal their single-stream reads."""
+    path = tmp_path / "mixed.mp4"
+    x = music(3.0, SR)
+    with av.open(str(path), mode="w", format="mp4") as container:
+        lossless, lossy = container.add_stream("alac", rate=SR), container.add_stream("aac", rate=SR)
+        lossless.layout, lossless.format, lossy.layout, lossy.format = "stereo", "s16p", "stereo", "fltp"
+        for begin in range(0, len(x), 4096):
+            block = x[begin:begin + 4096]
+            for stream, data, sample_format in ((lossless, (block * 32767).astype(np.int16), "s16p"),
+                                                (lossy, block, "fltp")):
+                frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(data.T), format=sample_format, layout="stereo")
+                frame.sample_rate, frame.pts = SR, begin
+                for packet in stream.encode(frame):
+                    container.mux(packet)
+        for stream in (lossless, lossy):
+            for packet in stream.encode(None):
+                container.mux(packet)
+    assert [info.lossless for info in audio_io.probe_streams(path)] == [True, False]
+    for streams in ([0, 1], [1, 0]):
+        waveforms, _ = audio_io.read_streams(path, streams, offset=2.1, duration=0.5)
+        for index, waveform in zip(streams, waveforms):
+            np.testing.assert_array_equal(waveform, read(path, offset=2.1, duration=0.5, stream=index)[0])
+
+
+def test_read_streams_decodes_from_the_start_when_a_seek_cannot_be_trusted(stem_file, av_opens, monkeypatch):
+    expected, _ = audio_io.read_streams(stem_file, [1, 4], offset=1.5, duration=0.5)
+    original = audio_io._decode_streams
+
+    def untrusted_seek(container, path, ranges, seek_to):
+        if seek_to is not None:
+            raise audio_io._Restart("seek landed after the offset")
+        return original(container, path, ranges, seek_to)
+
+    monkeypatch.setattr(audio_io, "_decode_streams", untrusted_seek)
+    del av_opens[:]
+    waveforms, _ = audio_io.read_streams(stem_file, [1, 4], offset=1.5, duration=0.5)
+    assert len(av_opens) == 2
+    for waveform, reference in zip(waveforms, expected):
+        np.testing.assert_array_equal(waveform, reference)
+
+
+def test_read_streams_errors(stem_file, tmp_path):
+    with pytest.raises(ParameterError, match="duplicates"):
+        audio_io.read_streams(stem_file, [1, 1])
+    with pytest.raises(ParameterError, match="streams"):
+        audio_io.read_streams(stem_file, [])
+    with pytest.raises(ParameterError, match="offset"):
+        audio_io.read_streams(stem_file, [1], offset=-1.0)
+    with pytest.raises(AudioError, match=r"stream=5 is out of range"):
+        audio_io.read_streams(stem_file, [1, 5])
+    with pytest.raises(AudioError, match="file not found"):
+        audio_io.read_streams(tmp_path / "missing.stem.mp4", [0])
+    truncated = tmp_path / "cut.stem.mp4"
+    _write_stem_mp4(truncated, [440.0, 110.0], seconds=6.0, faststart=True)
+    data = truncated.read_bytes()
+    assert data.index(b"moov") < data.index(b"mdat")  # the index survives the cut: decoding stops half way
+    truncated.write_bytes(data[:len(data) // 2])
+    with pytest.raises(AudioError, match=r"truncated or corrupt.* in audio stream 0: decoded [23]\.\d s of 6\.0 s"):
+        audio_io.read_streams(truncated, [0, 1])

@@ -191,6 +191,41 @@ def test_decoded_cache_is_lru_by_bytes_and_loads_once():
     assert cache.get("huge", loader("huge", 4000)).nbytes == 4000 and cache.nbytes <= 3000  # too big: not kept
 
 
+def test_stem_file_sources_are_decoded_in_one_pass(tmp_path, monkeypatch):
+    """MUSDB stems release, read by offset: the streams of one example are decoded by one read_streams
+    call (one open of the file), and give the same samples as one read per stream."""
+    from spleeter_ext.audio import io as audio_io
+
+    from .test_tracks import write_stem_mp4
+
+    (tmp_path / "train").mkdir()
+    for seed, name in enumerate(("A", "B")):
+        write_stem_mp4(tmp_path / "train" / f"{name}.stem.mp4", 2.0, seed=seed)
+    (tmp_path / "meta.json").write_text(json.dumps({"validation": []}))
+    instruments = ["vocals", "drums", "accompaniment"]  # accompaniment = bass + drums + other
+    tracks = discover(tmp_path, instruments, "train")
+    calls = []
+    original = audio_io.read_streams
+
+    def spy(path, streams, **kwargs):
+        calls.append(list(streams))
+        return original(path, streams, **kwargs)
+
+    monkeypatch.setattr(audio_io, "read_streams", spy)
+    sampler = ExampleSampler(tracks, instruments, 44100, 2, 22050, seed=0, cache_bytes=0)
+    for k in range(3):
+        del calls[:]
+        ex = sampler.example(k)
+        assert len(calls) == 1 and sorted(calls[0]) == [1, 2, 3, 4]  # drums, bass, other, vocals: each once
+        track, start = tracks[ex.plan.tracks[0]], ex.plan.starts[0]
+        for i, instrument in enumerate(instruments):
+            expected = np.zeros((22050, 2), np.float32)
+            for ref in track.refs(instrument):
+                x, _ = audio_io.read(ref.path, offset=start / 44100, duration=0.5, sample_rate=44100, stream=ref.stream)
+                expected += x
+            np.testing.assert_array_equal(ex.sources[..., i], expected)
+
+
 def test_silent_segments_are_redrawn(tracks):
     aug = {"remix": False, "gain": [1, 1], "channel_swap": False, "skip_silent": False}
     plain = ExampleSampler(tracks, STEMS, SR, 2, SEG, seed=11, augmentation=aug)

@@ -255,3 +255,31 @@ def test_musdb_stem_mp4_release(tmp_path):
     for i, freq in enumerate((660, 220, 330)):
         spectrum = np.abs(np.fft.rfft(sources[:, 0, i]))
         assert np.fft.rfftfreq(22050, 1 / 44100)[np.argmax(spectrum)] == pytest.approx(freq, abs=3)
+
+
+def test_discovery_opens_each_file_once(tmp_path, monkeypatch):
+    """Probing reads each file's header with one open, the streams of a stem file together."""
+    import av
+
+    stems = tmp_path / "musdb18"
+    (stems / "train").mkdir(parents=True)
+    for name in ("A", "B"):
+        write_stem_mp4(stems / "train" / f"{name}.stem.mp4", 1.0)
+    (stems / "meta.json").write_text(json.dumps({"validation": []}))
+    tree = write_tree(tmp_path / "hq", ["x", "y", "z"], seconds=0.5)
+    (tree / "meta.json").write_text(json.dumps({"validation": []}))
+    opened = []
+    original = av.open
+
+    def counting_open(file, *args, **kwargs):
+        opened.append(str(file))
+        return original(file, *args, **kwargs)
+
+    monkeypatch.setattr(av, "open", counting_open)
+    tracks = discover(stems, ["vocals", "drums", "accompaniment"], "train")
+    assert sorted(opened) == sorted(str(stems / "train" / f"{n}.stem.mp4") for n in ("A", "B"))
+    assert [t.duration for t in tracks] == [pytest.approx(1.0, abs=0.05)] * 2
+    del opened[:]
+    tracks = discover(tree, MUSDB, "train")
+    assert len(opened) == len(set(opened)) == 3 * 5  # 4 stems and the mixture per track
+    assert all(t.duration == pytest.approx(0.5, abs=1e-3) and t.sample_rate == SR for t in tracks)
