@@ -121,7 +121,8 @@ def run_demo(output: str = "demo_output", params: str = "demo", separator=None) 
 
 
 def format_result(res: DemoResult, params: str) -> str:
-    lines = [f"Separated the stempeg example excerpt with model '{params}'.",
+    lines = [f"Separated the excerpt of '{EXAMPLE_NAME[: -len('.stem.mp4')]}' shipped by stempeg (real 4-stem "
+             f"recording) with model '{params}'.",
              f"  mixture:  {res.mixture}"]
     lines += [f"  {name:<8}  {path}" for name, path in res.stems.items()]
     lines.append(f"  picture:  {res.picture}")
