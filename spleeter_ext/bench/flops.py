@@ -157,10 +157,10 @@ def main(argv=None) -> Dict[str, object]:
     result["analytic_flops_per_audio_second"] = analytic_flops_per_audio_second()
     for name, kind, gflop, sec in result["layers"]:
         print(f"  {name:6s} {kind:9s} {gflop:7.2f} GFLOP {sec * 1e3:8.1f} ms {gflop / sec:7.1f} GFLOP/s")
+    analytic = result["analytic_flops_per_audio_second"]
     print(f"Conv2D {result['conv']:.1f} GFLOP/s | Conv2DTranspose {result['transpose']:.1f} GFLOP/s | "
           f"U-Net mix {result['unet']:.1f} GFLOP/s (batch {args.batch}) | 4-stem cost {fps / 1e9:.2f} GFLOP "
-          f"per audio second (info.macs_per_second x 2; analytic {result['analytic_flops_per_audio_second'] / 1e9:.2f})",
-          flush=True)
+          f"per audio second (info.macs_per_second x 2; analytic {analytic / 1e9:.2f})", flush=True)
     return result
 
 

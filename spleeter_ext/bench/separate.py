@@ -27,7 +27,6 @@
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import re
 import shutil
@@ -58,15 +57,24 @@ MAX_RSS_RATIO = 1.2
 MIN_SPEEDUP_LONG = 3.0
 MIN_SPEEDUP_BATCH = 2.0
 
+#: GNU time reports the CPU seconds of each command (a contention-independent view of its work).
+TIME_BIN = "/usr/bin/time"
+CPU_MARK = "bench-cpu-seconds"
+
 
 @dataclass
 class Case:
-    """One benchmark input: ``files`` separated by one command, ``seconds`` of audio in total."""
+    """One benchmark input: ``files`` separated by one command, ``seconds`` of audio in total.
+
+    A ``probe`` case runs stock only, on the first ``seconds`` of its file (stock's ``-d``): a longer
+    point than the short cases for the extrapolation when stock cannot hold a long case in memory.
+    """
 
     name: str
     files: List[Path]
     seconds: float
     long: bool = False
+    probe: bool = False
 
 
 @dataclass
@@ -76,6 +84,7 @@ class Result:
     seconds: float
     walls: List[float] = field(default_factory=list)
     rss: List[float] = field(default_factory=list)
+    cpus: List[float] = field(default_factory=list)
     status: str = "measured"  # or "extrapolated" (stock, not run)
     note: str = ""
 
@@ -86,6 +95,10 @@ class Result:
     @property
     def peak(self) -> float:
         return max(self.rss)
+
+    @property
+    def cpu(self) -> Optional[float]:
+        return statistics.median(self.cpus) if self.cpus else None
 
     @property
     def realtime(self) -> float:
@@ -221,19 +234,20 @@ def ours_command(files: Sequence[Path], config: Path, out: Path) -> List[str]:
 
 
 def stock_command(files: Sequence[Path], config: Path, out: Path, seconds: float) -> List[str]:
+    """Stock with its default ffmpeg adapter, separating ``seconds`` of each file (``-d``: stock's default
+    would cut at 600 s)."""
     from ..stock import separate_cmd
 
-    # Stock's default ffmpeg adapter (adapter=None); -d at least the longest file, not stock's 600 s.
-    return separate_cmd([str(f) for f in files], config, out, adapter=None) + ["-d", str(float(math.ceil(seconds) + 1))]
+    return separate_cmd([str(f) for f in files], config, out, adapter=None) + ["-d", f"{seconds:g}"]
 
 
-def check_outputs(out: Path, files: Sequence[Path], tool: str) -> None:
-    """Every stem of every input exists, has the input's length and 2 channels at 44.1 kHz, is finite,
-    and the stems of each input are not all silent."""
+def check_outputs(out: Path, files: Sequence[Path], tool: str, frames: Optional[int] = None) -> None:
+    """Every stem of every input exists, has the input's length (or ``frames``) and 2 channels at
+    44.1 kHz, is finite, and the stems of each input are not all silent."""
     import soundfile as sf
 
     for f in files:
-        n = _frames_of(f)
+        n = frames if frames is not None else _frames_of(f)
         energy = 0.0
         for inst in INSTRUMENTS:
             p = out / f.stem / f"{inst}.wav"
@@ -252,23 +266,42 @@ def check_outputs(out: Path, files: Sequence[Path], tool: str) -> None:
             raise RuntimeError(f"{tool}: the stems of {f.name} are silent")
 
 
-def run_once(tool: str, case: Case, config: Path, work: Path) -> Tuple[float, float]:
-    """Wall seconds and peak RSS bytes of one separation of ``case`` by ``tool`` (outputs checked, removed)."""
+def with_cpu_time(cmd: List[str]) -> List[str]:
+    """``cmd`` run under GNU time (when present) printing its user + system CPU seconds on stderr."""
+    if os.access(TIME_BIN, os.X_OK):
+        return [TIME_BIN, "-f", f"{CPU_MARK} %U %S"] + cmd
+    return cmd
+
+
+def cpu_seconds(stderr: str) -> Optional[float]:
+    found = re.findall(rf"{CPU_MARK} ([0-9.]+) ([0-9.]+)", stderr)
+    return float(found[-1][0]) + float(found[-1][1]) if found else None
+
+
+def run_once(tool: str, case: Case, config: Path, work: Path) -> Tuple[float, float, Optional[float]]:
+    """Wall seconds, peak RSS bytes and CPU seconds of one separation of ``case`` by ``tool`` (outputs
+    checked, then removed)."""
     out = work / f"out_{tool}"
     shutil.rmtree(out, ignore_errors=True)
-    longest = max(_frames_of(f) for f in case.files) / SAMPLE_RATE
-    cmd = ours_command(case.files, config, out) if tool == "spleeter-ext" else \
-        stock_command(case.files, config, out, longest)
-    wall, rss, code, err = peak_rss_of(cmd, env=_env(), cwd=str(work), timeout=1800 + 4 * case.seconds)
+    if tool == "spleeter-ext":
+        cmd = ours_command(case.files, config, out)
+    elif case.probe:
+        cmd = stock_command(case.files, config, out, case.seconds)
+    else:
+        cmd = stock_command(case.files, config, out, max(_frames_of(f) for f in case.files) / SAMPLE_RATE + 1)
+    wall, rss, code, err = peak_rss_of(with_cpu_time(cmd), env=_env(), cwd=str(work),
+                                       timeout=1800 + 4 * case.seconds)
+    cpu = cpu_seconds(err)
     try:
         if code != 0:
             raise RuntimeError(f"{tool} failed on {case.name} (exit {code}):\n{err}")
-        check_outputs(out, case.files, tool)
+        check_outputs(out, case.files, tool, int(round(case.seconds * SAMPLE_RATE)) if case.probe else None)
     finally:
         shutil.rmtree(out, ignore_errors=True)
+    cpu_text = f"{cpu:8.1f} CPU s" if cpu is not None else ""
     print(f"  {case.name:10s} {tool:13s} {wall:8.1f} s  {case.seconds / wall:6.2f}x real time  "
-          f"{rss / GIB:6.2f} GiB  (load {os.getloadavg()[0]:.1f})", flush=True)
-    return wall, rss
+          f"{rss / GIB:6.2f} GiB {cpu_text}  (load {os.getloadavg()[0]:.1f})", flush=True)
+    return wall, rss, cpu
 
 
 def linear_fit(points: Sequence[Tuple[float, float]]) -> Tuple[float, float]:
@@ -279,46 +312,50 @@ def linear_fit(points: Sequence[Tuple[float, float]]) -> Tuple[float, float]:
 
 
 # ------------------------------------------------------------------ report
-def _fmt(x: float, digits: int = 2) -> str:
-    return f"{x:.{digits}f}"
-
-
-def build_report(cases: List[Case], results: Dict[Tuple[str, str], Result], conv: Dict[str, object],
-                 flops_per_second: float, repeat: int, loads: List[float]) -> Tuple[str, List[str]]:
-    """The markdown body and the requirement verdict lines."""
+def build_report(cases: List[Case], results: Dict[Tuple[str, str], Result], convs: List[Dict[str, object]],
+                 flops_per_second: float, repeat: int, loads: List[float]) -> str:
+    """The markdown body, ending with the requirement verdicts; ``convs`` are the convolution throughput
+    measurements (:func:`.flops.conv_throughput`), the best of which is taken as this CPU's."""
     rows = []
     for case in cases:
-        ours, stock = results[("spleeter-ext", case.name)], results[("spleeter", case.name)]
-        for r in (ours, stock):
+        ours, stock = results.get(("spleeter-ext", case.name)), results[("spleeter", case.name)]
+        for r in (stock,) if case.probe else (ours, stock):
             mark = "~" if r.status == "extrapolated" else ""
             if r is ours:
                 extra = f"{'~' if stock.status == 'extrapolated' else ''}{stock.wall / ours.wall:.2f}x"
             else:
                 extra = r.note
+            cpu = f"{r.cpu:.1f}" if r.cpu is not None else ""
             rows.append([case.name, f"{case.seconds:.0f} s", r.tool, f"{mark}{r.wall:.1f}",
-                         f"{mark}{r.realtime:.2f}", f"{mark}{r.peak / GIB:.2f}", extra])
-    table = markdown_table(["case", "audio", "tool", "wall s", "x real time", "peak RSS GiB",
+                         f"{mark}{r.realtime:.2f}", f"{mark}{r.peak / GIB:.2f}", cpu, extra])
+    table = markdown_table(["case", "audio", "tool", "wall s", "x real time", "peak RSS GiB", "CPU s",
                             "throughput ours/stock"], rows)
 
     lines = [table, ""]
     lines.append(f"Wall time: median of {repeat} runs for the 30 s, 1 min and batch cases (tools alternated), "
-                 "one run for 10 and 60 min; peak RSS: the largest of the runs (ru_maxrss of the command's process "
-                 "tree, i.e. the largest single process; stock's ffmpeg and save-pool children are not added). "
+                 "one run for the longer cases; CPU s: user + system CPU seconds of the command (GNU time), "
+                 "which contention inflates much less than wall time; peak RSS: the largest of the runs "
+                 "(ru_maxrss of the command's process tree, i.e. of its largest single process; stock's ffmpeg "
+                 "and save-pool children are not added). "
                  "Every run's stems were checked (present, full length, finite, not silent). `~` marks figures "
                  "extrapolated linearly from stock's measured runs, not measured.")
     lines.append(f"The machine was shared with other jobs: 1-min load average {min(loads):.1f}-{max(loads):.1f} "
                  f"during the runs, so times are noisy.")
     lines.append("")
+    conv = max(convs, key=lambda c: float(c["unet"]))
     conv_rate, unet_rate = float(conv["conv"]) * 1e9, float(conv["unet"]) * 1e9
+    each = ", ".join(f"{float(c['conv']):.1f}" for c in convs)
     lines.append(f"Convolution throughput of this CPU ({__package__}.flops, float32 NHWC, batch {conv['batch']} "
-                 f"patches of 512x1024, median of 5 after warm-up): Conv2D {conv['conv']:.1f} GFLOP/s, "
-                 f"Conv2DTranspose {conv['transpose']:.1f} GFLOP/s, whole U-Net layer mix {conv['unet']:.1f} GFLOP/s. "
+                 f"patches of 512x1024, median of 5 after warm-up; best of {len(convs)} measurements taken "
+                 f"before and after the separation runs, whose Conv2D figures were {each} GFLOP/s): "
+                 f"Conv2D {conv['conv']:.1f} GFLOP/s, Conv2DTranspose {conv['transpose']:.1f} GFLOP/s, whole "
+                 f"U-Net layer mix {conv['unet']:.1f} GFLOP/s. "
                  f"The 4-stem U-Nets cost {flops_per_second / 1e9:.2f} GFLOP per second of audio "
                  f"(2 x MACs from spleeter_ext.models.info).")
     frac_rows = []
     for case in cases:
-        r = results[("spleeter-ext", case.name)]
-        if r.status != "measured":
+        r = results.get(("spleeter-ext", case.name))
+        if r is None or r.status != "measured":
             continue
         achieved = r.realtime * flops_per_second
         frac_rows.append([case.name, f"{r.realtime:.2f}", f"{achieved / 1e9:.1f}",
@@ -327,7 +364,7 @@ def build_report(cases: List[Case], results: Dict[Tuple[str, str], Result], conv
                                   "of U-Net-mix GFLOP/s"], frac_rows)]
 
     verdicts = []
-    ours = {c.name: results[("spleeter-ext", c.name)] for c in cases}
+    ours = {c.name: results[("spleeter-ext", c.name)] for c in cases if not c.probe}
     stock = {c.name: results[("spleeter", c.name)] for c in cases}
     if "60 min" in ours and "1 min" in ours:
         peak60, peak1 = ours["60 min"].peak, ours["1 min"].peak
@@ -345,7 +382,7 @@ def build_report(cases: List[Case], results: Dict[Tuple[str, str], Result], conv
     verdicts.append(f"throughput on 10 x 30 s {ratio:.2f}x stock >= {MIN_SPEEDUP_BATCH}x: "
                     f"{'met' if ratio >= MIN_SPEEDUP_BATCH else 'NOT met'}")
     lines += ["", "Requirements:", ""] + [f"- {v}" for v in verdicts]
-    return "\n".join(lines), verdicts
+    return "\n".join(lines)
 
 
 # ------------------------------------------------------------------ main
@@ -359,35 +396,58 @@ def run(work: Path, quick: bool, repeat: int) -> Tuple[List[Case], Dict[Tuple[st
     loads = [os.getloadavg()[0]]
 
     def measure(tool: str, case: Case) -> None:
-        wall, rss = run_once(tool, case, config, work)
+        wall, rss, cpu = run_once(tool, case, config, work)
         results[(tool, case.name)].walls.append(wall)
         results[(tool, case.name)].rss.append(rss)
+        if cpu is not None:
+            results[(tool, case.name)].cpus.append(cpu)
         loads.append(os.getloadavg()[0])
 
     short = [c for c in cases if not c.long]
-    long = [c for c in cases if c.long]
     for _ in range(repeat):
         for case in short:
             measure("spleeter-ext", case)
             measure("spleeter", case)
 
-    for case in long:
+    def stock_fits():
+        measured = [results[("spleeter", c.name)] for c in cases if len(c.files) == 1]
+        measured = [r for r in measured if r.status == "measured" and r.walls]
+        fit = {key: linear_fit([(r.seconds, get(r)) for r in measured])
+               for key, get in (("rss", lambda r: r.peak), ("wall", lambda r: r.wall), ("cpu", lambda r: r.cpu))
+               if all(get(r) is not None for r in measured)}
+        return fit, len(measured)
+
+    def predict(fit, key, seconds):
+        return fit[key][0] + fit[key][1] * seconds
+
+    for case in [c for c in cases if c.long]:
         measure("spleeter-ext", case)
-        stock = results[("spleeter", case.name)]
-        measured = [r for r in (results[("spleeter", c.name)] for c in cases if len(c.files) == 1) if r.walls]
-        rss_fit = linear_fit([(r.seconds, r.peak) for r in measured])
-        wall_fit = linear_fit([(r.seconds, r.wall) for r in measured])
-        need = rss_fit[0] + rss_fit[1] * case.seconds
-        free = memory_available()
+        fit, n_points = stock_fits()
+        need, free = predict(fit, "rss", case.seconds), memory_available()
         if case.name != "60 min" and free > need + MEMORY_MARGIN:
             measure("spleeter", case)
             continue
+        if case.name != "60 min":
+            # A longer stock point than the short cases: the first minutes of this file (stock's -d).
+            for minutes in (5, 2.5):
+                if free > predict(fit, "rss", minutes * 60) + MEMORY_MARGIN:
+                    probe = Case(f"first {minutes:g} min", case.files, minutes * 60.0, probe=True)
+                    cases.insert(cases.index(case), probe)
+                    results[("spleeter", probe.name)] = Result("spleeter", probe.name, probe.seconds,
+                                                               note=f"stock only: `-d {minutes * 60:g}` on the "
+                                                                    f"{case.name} file (extrapolation point)")
+                    measure("spleeter", probe)
+                    fit, n_points = stock_fits()
+                    need = predict(fit, "rss", case.seconds)
+                    break
+        stock = results[("spleeter", case.name)]
         stock.status = "extrapolated"
-        stock.walls = [wall_fit[0] + wall_fit[1] * case.seconds]
+        stock.walls = [predict(fit, "wall", case.seconds)]
         stock.rss = [need]
-        why = "never run: " if case.name == "60 min" else f"not run ({free / GIB:.1f} GiB available): "
-        stock.note = (f"{why}needs ~{need / GIB:.0f} GiB; linear fit of {len(measured)} measured stock runs "
-                      f"({rss_fit[1] / MIB:.1f} MiB per audio s)")
+        stock.cpus = [predict(fit, "cpu", case.seconds)] if "cpu" in fit else []
+        why = "never run" if case.name == "60 min" else f"not run ({free / GIB:.1f} GiB available)"
+        stock.note = (f"{why}: needs ~{need / GIB:.0f} GiB; linear fit of {n_points} measured stock runs "
+                      f"({fit['rss'][1] / MIB:.1f} MiB, {fit['wall'][1]:.3f} wall s per audio s)")
         print(f"  {case.name:10s} spleeter      {stock.note}", flush=True)
     return cases, results, loads
 
@@ -404,6 +464,10 @@ def main(argv=None) -> None:
         ap.error("--repeat must be >= 1")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+    from . import flops
+
+    print("measuring convolution throughput...", flush=True)
+    convs = [flops.conv_throughput(batch=3, runs=5)]
     tmp = None
     if args.workdir:
         work = Path(args.workdir).resolve()
@@ -417,14 +481,13 @@ def main(argv=None) -> None:
         if tmp is not None:
             tmp.cleanup()
 
-    from . import flops
-
-    print("measuring convolution throughput...", flush=True)
-    conv = flops.conv_throughput(batch=3, runs=5)
+    print("measuring convolution throughput again...", flush=True)
+    convs.append(flops.conv_throughput(batch=3, runs=5))
     fps = flops.flops_per_audio_second()
-    body, verdicts = build_report(cases, results, conv, fps, args.repeat, loads)
+    body = build_report(cases, results, convs, fps, args.repeat, loads)
     cmd = "python -m spleeter_ext.bench.separate --out docs/benchmarks.md" + (" --quick" if args.quick else "")
     cmd += "" if args.repeat == 3 else f" --repeat {args.repeat}"
+    cmd += f" --workdir {args.workdir}" if args.workdir else ""
     title = "Separation: spleeter-ext vs stock `spleeter separate`, 4-stem full-size checkpoint"
     if args.quick:
         title += " (quick: 30 s and batch only)"
