@@ -288,7 +288,9 @@ class Separator:
                     st = state.pop(idx)
                     st["batch"].extend(st["seg"].finish())
                     if st["seg"].n_samples == 0:
-                        out_q.put(("abort", idx, f"{files[idx]}: no audio samples decoded; the file is empty"))
+                        reason = (f"no audio after the offset of {offset:g} s (the file is shorter); use a smaller -s"
+                                  if offset > 0 else "no audio samples decoded; the file is empty")
+                        out_q.put(("abort", idx, f"{files[idx]}: {reason}"))
                         continue
                     while st["batch"]:
                         self._emit(idx, st, st["batch"][: self.batch_size], out_q, bar)
