@@ -362,11 +362,9 @@ def _stempeg_excerpt() -> Path:
     import importlib.util
 
     spec = importlib.util.find_spec("stempeg")  # locate without importing (stempeg needs ffmpeg)
-    if spec is None or spec.origin is None:
-        pytest.skip("stempeg is not installed")
+    assert spec is not None and spec.origin, "stempeg (a musdb dependency) must be installed: run `make install`"
     path = Path(spec.origin).parent / "data" / "The Easton Ellises - Falcon 69.stem.mp4"
-    if not path.exists():
-        pytest.skip(f"{path} is not shipped with this stempeg")
+    assert path.exists(), f"{path} is not shipped with this stempeg"
     return path
 
 

@@ -387,10 +387,7 @@ def test_macs_scale_with_the_frame_rate_and_a_built_body_is_remeasured():
     ("spleeter_unet_1d", dict(conv_n_filters=[4, 8], dropout=[0.0, 0.0])),
 ])
 def test_info_on_the_spleeter_bodies(name, params):
-    try:
-        spec = registry.get(name)
-    except ConfigError:
-        pytest.skip(f"{name} is not registered")
+    spec = registry.get(name)
     body = spec.build(params, n_sources=2, n_channels=2)
     assert info.count_params(body, n_bins=64) == body.count_params()
     assert info.macs_per_second(body, n_bins=64, seconds=1.0) > 0
