@@ -76,7 +76,7 @@ AUGMENTATION_SCHEMA: Dict[str, Tuple[tuple, Any, str]] = {
 }
 INFERENCE_SCHEMA: Dict[str, Tuple[tuple, Any, str]] = {
     "segment_seconds": (Number, None, "segment length of chunked separation"),
-    "overlap": (Number, 0.25, "fraction of a segment shared with its neighbour"),
+    "overlap": (Number, 0.05, "fraction of a segment shared with its neighbour"),
 }
 MODEL_SCHEMA: Dict[str, Tuple[tuple, Any, str]] = {
     "type": ((str,), "unet.unet", "registered model name"),

@@ -61,6 +61,14 @@ class Estimator(ABC):
         """The shortest efficient segment that holds ``n_samples`` whole."""
         return int(n_samples)
 
+    def use_fft(self, name: str) -> None:
+        """Choose the separation path's STFT: ``"tensorflow"`` (graph, exportable) or ``"scipy"`` (fast);
+        a no-op for estimators without one."""
+        if name not in ("tensorflow", "scipy"):
+            raise ValueError(f"fft must be 'tensorflow' or 'scipy', got {name!r}")
+        if hasattr(self, "fft"):
+            self.fft = name
+
     def separate(self, waveform: np.ndarray) -> Dict[str, np.ndarray]:
         """Separate one in-memory segment ``(n_samples, n_channels)`` -> ``{instrument: (n_samples, n_channels)}``."""
         out = self.separate_segments(tf.convert_to_tensor(waveform[None], tf.float32)).numpy()[0]
@@ -88,9 +96,15 @@ class Estimator(ABC):
 
 
 class STFTMaskEstimator(Estimator):
-    """Spleeter-exact spectrogram masking around a :class:`~.base.Body2D`."""
+    """Spleeter-exact spectrogram masking around a :class:`~.base.Body2D`.
+
+    ``fft`` chooses the separation path's STFT implementation: ``"tensorflow"`` (default; pure graph,
+    exportable) or ``"scipy"`` (:func:`spleeter_ext.dsp.stft_fast`, several times faster on CPU, used by
+    the :class:`~spleeter_ext.separate.Separator`). Training always uses TensorFlow's.
+    """
 
     domain = "2d"
+    fft = "tensorflow"
 
     def __init__(self, body: tf.keras.Model, config: dict):
         super().__init__(body, config)
@@ -132,23 +146,39 @@ class STFTMaskEstimator(Estimator):
             masks = tf.concat([masks, tf.tile(row, reps)], axis=-3)
         return masks
 
+    def _stft(self, waveform: tf.Tensor, pad_end: bool = True) -> tf.Tensor:
+        if self.fft == "scipy":
+            return dsp.stft_fast(waveform, self.n_fft, self.hop_length, pad_end=pad_end)
+        return dsp.stft(waveform, self.n_fft, self.hop_length, pad_end=pad_end)
+
+    def _istft(self, spec: tf.Tensor) -> tf.Tensor:
+        if self.fft == "scipy":
+            return dsp.istft_fast(spec, self.n_fft, self.hop_length)
+        return dsp.istft(spec, self.n_fft, self.hop_length)
+
     def _separate_one(self, waveform: tf.Tensor, training: bool = False) -> tf.Tensor:
         """``(n_samples, C)`` -> ``(n_sources, n_samples, C)`` exactly as Spleeter's predict graph."""
         n = tf.shape(waveform)[0]
         padded = tf.concat([tf.zeros((self.n_fft, self.n_channels)), waveform], axis=0)
-        spec = dsp.stft(padded, self.n_fft, self.hop_length, pad_end=True)  # (n_frames, bins, C)
+        spec = self._stft(padded)  # (n_frames, bins, C)
         n_frames = tf.shape(spec)[0]
         patches = self.magnitude_patches(spec)
         est = self.estimate_magnitudes(patches, training=training)  # (P, T, F, C, S)
         if self.mwf:
-            stfts = self._wiener(est, spec)
+            wav = self._istft(tf.transpose(self._wiener(est, spec), [3, 0, 1, 2]))  # (S, n_frames, bins, C)
         else:
-            masks = self.ratio_masks(est)  # (P, T, bins, C, S)
-            masks = tf.reshape(masks, tf.concat([[-1], tf.shape(masks)[2:]], axis=0))[:n_frames]
-            stfts = tf.cast(masks, tf.complex64) * spec[..., None]
-        stfts = tf.transpose(stfts, [3, 0, 1, 2])  # (S, n_frames, bins, C)
-        wav = dsp.istft(stfts, self.n_fft, self.hop_length)
+            wav = self._masked_sources(spec, est)
         return wav[:, self.n_fft: self.n_fft + n, :]
+
+    def _masked_sources(self, spec: tf.Tensor, est: tf.Tensor) -> tf.Tensor:
+        """Ratio masks of ``est (P, T, F, C, S)`` applied to ``spec (n_frames, bins, C)``, inverted:
+        ``(S, n_samples, C)``."""
+        masks = self.ratio_masks(est)  # (P, T, bins, C, S)
+        masks = tf.reshape(masks, tf.concat([[-1], tf.shape(masks)[2:]], axis=0))[: tf.shape(spec)[0]]
+        if self.fft == "scipy":
+            return dsp.masked_istft_fast(spec, masks, self.n_fft, self.hop_length)
+        stfts = tf.transpose(tf.cast(masks, tf.complex64) * spec[..., None], [3, 0, 1, 2])
+        return dsp.istft(stfts, self.n_fft, self.hop_length)
 
     def _wiener(self, est: tf.Tensor, spec: tf.Tensor) -> tf.Tensor:
         """norbert's multichannel Wiener filter on the full STFT (numpy, as in Spleeter)."""

@@ -167,17 +167,16 @@ class StackedEstimator(STFTMaskEstimator):
         n = tf.shape(waveform)[0]
         src = self.stage1.separate_segments(waveform[None], training=False)[0]  # (S, n, C)
         pad = tf.zeros((self.n_fft, self.n_channels))
-        mix_spec = dsp.stft(tf.concat([pad, waveform], 0), self.n_fft, self.hop_length)
-        src_spec = dsp.stft(tf.concat([tf.zeros((self.n_sources, self.n_fft, self.n_channels)), src], 1),
-                            self.n_fft, self.hop_length)  # (S, frames, bins, C)
-        n_frames = tf.shape(mix_spec)[0]
-        mix_p = self.magnitude_patches(mix_spec)
+        mix_spec = self._stft(tf.concat([pad, waveform], 0))
+        src_spec = self._stft(tf.concat([tf.zeros((self.n_sources, self.n_fft, self.n_channels)), src], 1))
+        mix_p = self.magnitude_patches(mix_spec)  # src_spec: (S, frames, bins, C)
         est1 = tf.stack([self.magnitude_patches(src_spec[s]) for s in range(self.n_sources)], axis=-1)
         est2 = self.body.refine(est1, mix_p, training=training) * mix_p[..., None]
-        masks = self.ratio_masks(est2)
-        masks = tf.reshape(masks, tf.concat([[-1], tf.shape(masks)[2:]], axis=0))[:n_frames]
-        stfts = tf.transpose(tf.cast(masks, tf.complex64) * mix_spec[..., None], [3, 0, 1, 2])
-        return dsp.istft(stfts, self.n_fft, self.hop_length)[:, self.n_fft: self.n_fft + n, :]
+        return self._masked_sources(mix_spec, est2)[:, self.n_fft: self.n_fft + n, :]
+
+    def use_fft(self, name: str) -> None:
+        super().use_fft(name)
+        self.stage1.use_fft(name)
 
     def _same_stft(self) -> bool:
         s = self.stage1
