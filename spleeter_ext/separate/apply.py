@@ -65,15 +65,27 @@ class Segmenter:
         self.stride = segment - overlap
         self._buf = np.zeros((0, n_channels), np.float32)
         self._buf_start = 0  # absolute index of _buf[0]
+        self._parts: List[np.ndarray] = []  # blocks received after _buf, joined only when a segment is due
+        self._held = 0  # samples in _buf and _parts
         self._next = 0  # start of the next segment
         self.n_samples = 0
         self._pending: Optional[Tuple[int, np.ndarray]] = None
 
+    def _join(self) -> None:
+        if self._parts:
+            self._buf = np.concatenate([self._buf] + self._parts) if len(self._buf) else \
+                np.concatenate(self._parts)
+            self._parts = []
+
     def feed(self, block: np.ndarray) -> List[Tuple[int, np.ndarray, bool]]:
-        block = np.asarray(block, np.float32)
+        block = np.array(block, np.float32)  # a copy: the caller may reuse its buffer
         self.n_samples += len(block)
-        self._buf = np.concatenate([self._buf, block]) if len(self._buf) else block.copy()
+        self._parts.append(block)
+        self._held += len(block)
         out = []
+        if self._next + self.segment > self._buf_start + self._held:
+            return out
+        self._join()
         while self._next + self.segment <= self._buf_start + len(self._buf):
             i = self._next - self._buf_start
             seg = self._buf[i: i + self.segment]
@@ -86,6 +98,7 @@ class Segmenter:
             if drop > 0:
                 self._buf = self._buf[drop:]
                 self._buf_start += drop
+        self._held = len(self._buf)
         return out
 
     def finish(self) -> List[Tuple[int, np.ndarray, bool]]:
@@ -102,6 +115,7 @@ class Segmenter:
         if end == 0:
             return out
         # The remaining tail (shorter than a segment) is zero-padded.
+        self._join()
         i = self._next - self._buf_start
         tail = self._buf[i:]
         seg = np.zeros((self.segment, self.n_channels), np.float32)
@@ -111,38 +125,43 @@ class Segmenter:
 
 
 class OverlapAdd:
-    """Separated segments in (in order), finished output blocks ``(n_sources, n, n_channels)`` out."""
+    """Separated segments in (in order), finished output blocks ``(n_sources, n, n_channels)`` out.
+
+    Only the ``overlap`` samples shared by neighbours are computed (weighted sum over summed weights,
+    in float64); the rest of a segment, whose weight is 1, is passed on as it is.
+    """
 
     def __init__(self, segment: int, overlap: int):
         self.segment, self.overlap = segment, overlap
         self.stride = segment - overlap
-        self._acc: Optional[np.ndarray] = None  # weighted sum over [emitted, emitted + overlap)
-        self._wsum: Optional[np.ndarray] = None
+        self._tail: Optional[np.ndarray] = None  # the previous segment's last `overlap` samples
         self._emitted = 0
+        ramp = segment_weights(segment, overlap, fade_in=True, fade_out=False)[:overlap]
+        self._fade_in, self._fade_out = ramp, ramp[::-1]
 
     def add(self, start: int, separated: np.ndarray, is_last: bool, n_samples: Optional[int] = None) -> np.ndarray:
-        """Add one separated segment; return the samples that are final. ``n_samples`` (the input's
-        true length) is required with the last segment, to crop the zero-padded tail."""
+        """Add one separated segment ``(n_sources, segment, n_channels)``; return the samples that are
+        final. ``n_samples`` (the input's true length) is required with the last segment, to crop the
+        zero-padded tail."""
         if start != self._emitted:
             raise ParameterError(f"segments must arrive in order: expected start {self._emitted}, got {start}")
-        sep = np.asarray(separated, np.float64)
-        w = segment_weights(self.segment, self.overlap, fade_in=start > 0, fade_out=not is_last)
-        acc = sep * w[None, :, None]
-        wsum = w.copy()
-        if self._acc is not None:
-            k = self._acc.shape[1]
-            acc[:, :k] += self._acc
-            wsum[:k] += self._wsum
+        sep = np.asarray(separated, np.float32)
+        if self._tail is not None:
+            k = self.overlap
+            a, b = self._fade_out[None, :, None], self._fade_in[None, :, None]
+            head = (self._tail * a + sep[:, :k].astype(np.float64) * b) / (a + b)
+            if not sep.flags.writeable:
+                sep = sep.copy()
+            sep[:, :k] = head
+            self._tail = None
         if is_last:
             end = (n_samples - start) if n_samples is not None else self.segment
-            out = acc[:, :end] / wsum[None, :end, None]
-            self._acc = self._wsum = None
             self._emitted += end
-            return out.astype(np.float32)
-        out = acc[:, : self.stride] / wsum[None, : self.stride, None]
-        self._acc, self._wsum = acc[:, self.stride:], wsum[self.stride:]
+            return sep[:, :end]
+        if self.overlap:
+            self._tail = sep[:, self.stride:].astype(np.float64)
         self._emitted += self.stride
-        return out.astype(np.float32)
+        return sep[:, : self.stride]
 
 
 SeparateFn = Callable[[np.ndarray], np.ndarray]

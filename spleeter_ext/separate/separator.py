@@ -167,7 +167,7 @@ class Separator:
         results = [FileResult(f, False) for f in files]
         protect = {str(Path(f).resolve()) for f in files}
         in_q: "queue.Queue" = queue.Queue(maxsize=8)
-        out_q: "queue.Queue" = queue.Queue(maxsize=8)
+        out_q: "queue.Queue" = queue.Queue(maxsize=2)  # blocks of ~100 MB: keep few
         stop = threading.Event()
         total = 0.0
         for f in files:
