@@ -77,13 +77,16 @@ def stft_numpy(waveform: np.ndarray, n_fft: int, hop_length: int, pad_end: bool 
     return np.moveaxis(spec.astype(np.complex64, copy=False), -3, -1)
 
 
-def istft_numpy(spec: np.ndarray, n_fft: int, hop_length: int, masks: np.ndarray = None) -> np.ndarray:
+def istft_numpy(spec: np.ndarray, n_fft: int, hop_length: int, masks: np.ndarray = None,
+                extension: str = "zeros") -> np.ndarray:
     """:func:`istft` in NumPy/SciPy: ``(..., n_frames, n_bins, n_channels)`` -> ``(..., n_samples,
     n_channels)`` float32, ``n_samples = (n_frames - 1) * hop_length + n_fft``.
 
-    With ``masks`` ``(n_frames, n_bins, n_channels, n_sources)`` (real), ``spec`` is one mixture STFT
-    ``(n_frames, n_bins, n_channels)`` and the result is every masked source ``(n_sources, n_samples,
-    n_channels)``, computed one source at a time (no ``n_sources``-fold complex copy is held).
+    With ``masks`` ``(n_frames, F, n_channels, n_sources)`` (real, ``F <= n_bins``), ``spec`` is one
+    mixture STFT ``(n_frames, n_bins, n_channels)`` and the result is every masked source
+    ``(n_sources, n_samples, n_channels)``, computed one source at a time (no ``n_sources``-fold
+    complex copy is held). Bins at and above ``F`` get Spleeter's ``mask_extension``: ``"zeros"`` or
+    ``"average"`` (each frame's mean mask over the ``F`` bins).
     """
     import scipy.fft
 
@@ -110,7 +113,21 @@ def istft_numpy(spec: np.ndarray, n_fft: int, hop_length: int, masks: np.ndarray
     if masks is None:
         return one(spec)
     masks = np.asarray(masks)
-    return np.stack([one(spec * masks[..., k]) for k in range(masks.shape[-1])])
+    n_mask = masks.shape[-3]
+    if extension not in ("zeros", "average"):
+        raise ValueError(f"mask extension must be 'zeros' or 'average', got {extension!r}")
+
+    def masked(k: int) -> np.ndarray:
+        m = masks[..., k]
+        if n_mask == spec.shape[-2]:
+            return spec * m
+        out = np.zeros(spec.shape, np.complex64)
+        out[..., :n_mask, :] = spec[..., :n_mask, :] * m
+        if extension == "average":
+            out[..., n_mask:, :] = spec[..., n_mask:, :] * m.mean(axis=-2, keepdims=True)
+        return out
+
+    return np.stack([one(masked(k)) for k in range(masks.shape[-1])])
 
 
 def stft_fast(waveform: tf.Tensor, n_fft: int, hop_length: int, pad_end: bool = True) -> tf.Tensor:
@@ -122,11 +139,12 @@ def stft_fast(waveform: tf.Tensor, n_fft: int, hop_length: int, pad_end: bool = 
     return out
 
 
-def masked_istft_fast(spec: tf.Tensor, masks: tf.Tensor, n_fft: int, hop_length: int) -> tf.Tensor:
+def masked_istft_fast(spec: tf.Tensor, masks: tf.Tensor, n_fft: int, hop_length: int,
+                      extension: str = "zeros") -> tf.Tensor:
     """Every masked source of one STFT as a graph op (no gradient): ``spec (n_frames, n_bins, C)``,
-    ``masks (n_frames, n_bins, C, n_sources)`` -> ``(n_sources, n_samples, C)``."""
-    out = tf.numpy_function(lambda s, m: istft_numpy(s, n_fft, hop_length, masks=m), [spec, masks], tf.float32,
-                            stateful=False)
+    ``masks (n_frames, F, C, n_sources)`` -> ``(n_sources, n_samples, C)`` (see :func:`istft_numpy`)."""
+    out = tf.numpy_function(lambda s, m: istft_numpy(s, n_fft, hop_length, masks=m, extension=extension),
+                            [spec, masks], tf.float32, stateful=False)
     out.set_shape([masks.shape[-1], None, spec.shape[-1]])
     return out
 

@@ -97,3 +97,17 @@ def test_graph_ops_accept_any_length(music):
         y = fn(music[:n]).numpy()
         z = dsp.istft(dsp.stft(tf.constant(music[:n]), N_FFT, HOP), N_FFT, HOP).numpy()
         np.testing.assert_allclose(y, z, atol=5e-5)  # TensorFlow's FFT error dominates (see above)
+
+
+@pytest.mark.parametrize("extension", ["zeros", "average"])
+def test_masks_of_the_first_bins_are_extended_as_spleeter_does(music, extension):
+    spec = dsp.stft_numpy(music, N_FFT, HOP)
+    n_bins, F = spec.shape[1], 1024
+    masks = np.random.default_rng(3).uniform(size=(spec.shape[0], F, 2, 2)).astype(np.float32)
+    if extension == "zeros":
+        rest = np.zeros((spec.shape[0], n_bins - F, 2, 2), np.float32)
+    else:
+        rest = np.repeat(masks.mean(axis=1, keepdims=True), n_bins - F, axis=1)
+    full = np.concatenate([masks, rest], axis=1)
+    np.testing.assert_allclose(dsp.istft_numpy(spec, N_FFT, HOP, masks=masks, extension=extension),
+                               dsp.istft_numpy(spec, N_FFT, HOP, masks=full), atol=1e-6)

@@ -130,14 +130,15 @@ class STFTMaskEstimator(Estimator):
         masks = self.body(patches, training=training)
         return masks * patches[..., None]
 
-    def ratio_masks(self, estimates: tf.Tensor) -> tf.Tensor:
-        """Spleeter's masks from magnitude estimates ``(..., F, C, S)``, extended to ``n_fft//2+1`` bins."""
+    def ratio_masks(self, estimates: tf.Tensor, extend: bool = True) -> tf.Tensor:
+        """Spleeter's masks from magnitude estimates ``(..., F, C, S)``, extended to ``n_fft//2+1`` bins
+        (``extend=False``: the first ``F`` bins only)."""
         e = self.exponent
         powered = estimates ** e if e != 1 else estimates
         total = tf.reduce_sum(powered, axis=-1, keepdims=True) + EPSILON
         masks = (powered + EPSILON / self.n_sources) / total
         n_extra = self.n_fft // 2 + 1 - self.F
-        if n_extra:
+        if n_extra and extend:
             if self.mask_extension == "average":
                 row = tf.reduce_mean(masks, axis=-3, keepdims=True)
             else:
@@ -173,10 +174,11 @@ class STFTMaskEstimator(Estimator):
     def _masked_sources(self, spec: tf.Tensor, est: tf.Tensor) -> tf.Tensor:
         """Ratio masks of ``est (P, T, F, C, S)`` applied to ``spec (n_frames, bins, C)``, inverted:
         ``(S, n_samples, C)``."""
-        masks = self.ratio_masks(est)  # (P, T, bins, C, S)
+        fast = self.fft == "scipy"
+        masks = self.ratio_masks(est, extend=not fast)  # (P, T, bins or F, C, S)
         masks = tf.reshape(masks, tf.concat([[-1], tf.shape(masks)[2:]], axis=0))[: tf.shape(spec)[0]]
-        if self.fft == "scipy":
-            return dsp.masked_istft_fast(spec, masks, self.n_fft, self.hop_length)
+        if fast:  # the bins above F are masked inside (mask_extension), not materialised here
+            return dsp.masked_istft_fast(spec, masks, self.n_fft, self.hop_length, extension=self.mask_extension)
         stfts = tf.transpose(tf.cast(masks, tf.complex64) * spec[..., None], [3, 0, 1, 2])
         return dsp.istft(stfts, self.n_fft, self.hop_length)
 

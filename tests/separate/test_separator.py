@@ -108,3 +108,20 @@ def test_input_rate_option_and_formats(passthrough, music, tmp_path):
     assert (tmp_path / "b" / "in48" / "vocals.mp3").stat().st_size > 10_000
     z, sr = sf.read(tmp_path / "a" / "in48" / "accompaniment.wav")
     assert np.abs(z).max() < 1e-4
+
+
+@pytest.mark.parametrize("preset", ["demo", "stock"])
+def test_scipy_and_tensorflow_stft_paths_give_the_same_stems(preset, stock_model, music):
+    """The fast path (SciPy FFT, masks extended inside the inverse) against Spleeter's graph ops, on
+    the bundled demo model (mask_extension 'average') and a stock checkpoint ('zeros')."""
+    from spleeter_ext import Separator
+
+    params = "demo" if preset == "demo" else str(stock_model["config"])
+    x = music[0][: 5 * 44100]
+    fast = Separator(params, segment=2.0, overlap=0.2).separate(x)
+    graph = Separator(params, segment=2.0, overlap=0.2, fft="tensorflow").separate(x)
+    assert fast.keys() == graph.keys()
+    for name in fast:
+        assert np.abs(fast[name]).max() > 1e-3
+        # TensorFlow's float32 FFT error (~4e-6 of the peak per transform) dominates
+        np.testing.assert_allclose(fast[name], graph[name], atol=5e-5)
