@@ -74,9 +74,13 @@ AUGMENTATION_SCHEMA: Dict[str, Tuple[tuple, Any, str]] = {
     "channel_swap": ((bool,), True, "swap left/right with probability 1/2 per source"),
     "skip_silent": ((bool,), True, "redraw segments whose targets are all silent"),
 }
+#: Default crossfade of chunked separation, as a fraction of the segment: 5 % of the ~36 s default
+#: segment is 1.8 s. Spectrogram models see independent T-frame patches inside a segment anyway (as in
+#: Spleeter), so a longer crossfade buys nothing but computation.
+DEFAULT_OVERLAP = 0.05
 INFERENCE_SCHEMA: Dict[str, Tuple[tuple, Any, str]] = {
     "segment_seconds": (Number, None, "segment length of chunked separation"),
-    "overlap": (Number, 0.05, "fraction of a segment shared with its neighbour"),
+    "overlap": (Number, DEFAULT_OVERLAP, "fraction of a segment shared with its neighbour"),
 }
 MODEL_SCHEMA: Dict[str, Tuple[tuple, Any, str]] = {
     "type": ((str,), "unet.unet", "registered model name"),

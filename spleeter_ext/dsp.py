@@ -94,40 +94,45 @@ def istft_numpy(spec: np.ndarray, n_fft: int, hop_length: int, masks: np.ndarray
     window = hann_numpy(n_fft) * np.float32(WINDOW_COMPENSATION)
     workers = _fft_workers()
 
-    def one(s: np.ndarray) -> np.ndarray:  # (..., n_frames, n_bins, C) -> (..., n, C)
-        frames = scipy.fft.irfft(np.moveaxis(s, -1, -3), n=n_fft, axis=-1, workers=workers)  # (..., C, nf, n_fft)
-        frames = frames.astype(np.float32, copy=False)
+    def inverse(s: np.ndarray) -> np.ndarray:  # (..., C, n_frames, n_bins) -> (..., C, n)
+        frames = scipy.fft.irfft(s, n=n_fft, axis=-1, workers=workers).astype(np.float32, copy=False)
         frames *= window
-        nf = frames.shape[-2]
-        out = np.zeros(frames.shape[:-2] + ((nf - 1) * hop_length + n_fft,), np.float32)
-        if n_fft % hop_length == 0:  # overlap-add as n_fft/hop shifted, contiguous additions
-            span = nf * hop_length
-            for k in range(n_fft // hop_length):
-                piece = frames[..., k * hop_length: (k + 1) * hop_length]
-                out[..., k * hop_length: k * hop_length + span] += piece.reshape(piece.shape[:-2] + (span,))
-        else:
-            for i in range(nf):
-                out[..., i * hop_length: i * hop_length + n_fft] += frames[..., i, :]
-        return np.moveaxis(out, -2, -1)
+        return _overlap_add(frames, hop_length)
 
     if masks is None:
-        return one(spec)
-    masks = np.asarray(masks)
-    n_mask = masks.shape[-3]
+        return np.moveaxis(inverse(np.moveaxis(spec, -1, -3)), -2, -1)
+    masks = np.asarray(masks, np.float32)
     if extension not in ("zeros", "average"):
         raise ValueError(f"mask extension must be 'zeros' or 'average', got {extension!r}")
+    n_frames, n_bins, n_channels = spec.shape
+    n_mask, n_sources = masks.shape[1], masks.shape[3]
+    spec_t = np.ascontiguousarray(np.moveaxis(spec, -1, 0))  # (C, n_frames, n_bins): contiguous rows
+    masked = np.zeros(spec_t.shape, np.complex64)  # bins >= F stay zero for 'zeros'
+    out = np.empty((n_sources, (n_frames - 1) * hop_length + n_fft, n_channels), np.float32)
+    for k in range(n_sources):
+        m = np.moveaxis(masks[..., k], -1, 0)  # (C, n_frames, F)
+        np.multiply(spec_t[..., :n_mask], m, out=masked[..., :n_mask])
+        if n_mask < n_bins and extension == "average":
+            np.multiply(spec_t[..., n_mask:], m.mean(axis=-1, keepdims=True), out=masked[..., n_mask:])
+        out[k] = inverse(masked).T
+    return out
 
-    def masked(k: int) -> np.ndarray:
-        m = masks[..., k]
-        if n_mask == spec.shape[-2]:
-            return spec * m
-        out = np.zeros(spec.shape, np.complex64)
-        out[..., :n_mask, :] = spec[..., :n_mask, :] * m
-        if extension == "average":
-            out[..., n_mask:, :] = spec[..., n_mask:, :] * m.mean(axis=-2, keepdims=True)
-        return out
 
-    return np.stack([one(masked(k)) for k in range(masks.shape[-1])])
+def _overlap_add(frames: np.ndarray, hop_length: int) -> np.ndarray:
+    """``(..., n_frames, frame_length)`` -> ``(..., (n_frames - 1) * hop_length + frame_length)``."""
+    *lead, nf, n_fft = frames.shape
+    out = np.zeros(tuple(lead) + ((nf - 1) * hop_length + n_fft,), np.float32)
+    if n_fft % hop_length == 0:  # n_fft/hop shifted additions of whole hop-sized pieces, all views
+        r = n_fft // hop_length
+        pieces = frames.reshape(tuple(lead) + (nf, r, hop_length))
+        span = nf * hop_length
+        for k in range(r):
+            target = out[..., k * hop_length: k * hop_length + span].reshape(tuple(lead) + (nf, hop_length))
+            target += pieces[..., k, :]
+    else:
+        for i in range(nf):
+            out[..., i * hop_length: i * hop_length + n_fft] += frames[..., i, :]
+    return out
 
 
 def stft_fast(waveform: tf.Tensor, n_fft: int, hop_length: int, pad_end: bool = True) -> tf.Tensor:

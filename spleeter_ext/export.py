@@ -46,7 +46,7 @@ import numpy as np
 import tensorflow as tf
 
 from ._version import __version__
-from .config import dump_config, load_config
+from .config import DEFAULT_OVERLAP, dump_config, load_config
 from .errors import ParameterError, SpleeterExtError
 from .log import logger
 from .models.estimators import Estimator, WaveformEstimator, build_estimator
@@ -422,7 +422,7 @@ def _plan(estimator: Estimator, config: dict, segment_seconds: Optional[float],
     seconds = segment_seconds if segment_seconds is not None else inference.get("segment_seconds")
     if seconds is not None and seconds <= 0:
         raise ParameterError(f"segment must be positive seconds, got {seconds}")
-    fraction = overlap if overlap is not None else inference.get("overlap", 0.25)
+    fraction = overlap if overlap is not None else inference.get("overlap", DEFAULT_OVERLAP)
     return apply.plan(estimator.segment_samples(seconds), fraction)
 
 
@@ -535,7 +535,7 @@ def export(params, output_dir, formats: Sequence[str] = ("savedmodel",), segment
             written since the TFLite model is converted from it.
         segment_seconds: segment length of the in-graph chunking (default as the Separator: the
             config's ``inference.segment_seconds``, else the estimator's choice).
-        overlap: fraction of a segment shared by neighbours (default ``inference.overlap``, 0.25).
+        overlap: fraction of a segment shared by neighbours (default ``inference.overlap``, 0.05).
 
     Returns:
         ``{"savedmodel", "config", "signature", "readme"[, "tflite"]: path}``.

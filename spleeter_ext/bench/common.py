@@ -35,13 +35,14 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence]) -> str:
     return "\n".join(out)
 
 
-def write_section(path: str, key: str, title: str, body: str, command: str) -> None:
-    """Replace (or append) the section ``key`` of the markdown file ``path``."""
+def write_section(path: str, key: str, title: str, body: str, command: str, alias: str = "") -> None:
+    """Replace (or append) the section ``key`` of the markdown file ``path``; ``alias`` is the make
+    target that runs ``command``."""
     p = Path(path)
     text = p.read_text() if p.exists() else "# Benchmarks\n\nEvery table says the command that made it.\n"
     stamp = time.strftime("%Y-%m-%d")
     section = (f"<!-- bench:{key} -->\n## {title}\n\nMeasured {stamp} on {machine()}.\n"
-               f"Command: `{command}`\n\n{body.strip()}\n<!-- /bench:{key} -->\n")
+               f"Command: `{command}`{f' (or `{alias}`)' if alias else ''}\n\n{body.strip()}\n<!-- /bench:{key} -->\n")
     pattern = re.compile(rf"<!-- bench:{re.escape(key)} -->.*?<!-- /bench:{re.escape(key)} -->\n", re.S)
     text = pattern.sub(lambda m: section, text) if pattern.search(text) else text.rstrip() + "\n\n" + section
     p.parent.mkdir(parents=True, exist_ok=True)

@@ -491,7 +491,7 @@ def main(argv=None) -> None:
     title = "Separation: spleeter-ext vs stock `spleeter separate`, 4-stem full-size checkpoint"
     if args.quick:
         title += " (quick: 30 s and batch only)"
-    write_section(args.out, "separate", title, body, cmd + "  (or `make bench-separate`)")
+    write_section(args.out, "separate", title, body, cmd, alias="make bench-separate")
     print(body, flush=True)
 
 

@@ -11,6 +11,7 @@ bounded by a few segments whatever the input's length.
 """
 from __future__ import annotations
 
+import collections
 import queue
 import threading
 import time
@@ -21,7 +22,7 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 
 from ..audio import io as audio_io
-from ..config import load_config
+from ..config import DEFAULT_OVERLAP, load_config
 from ..errors import AudioError, ParameterError, SpleeterExtError
 from ..log import Progress, logger
 from . import apply
@@ -87,7 +88,7 @@ class Separator:
         if seconds is not None and seconds <= 0:
             raise ParameterError(f"segment must be positive seconds, got {seconds}")
         seg = self.estimator.segment_samples(seconds)
-        ov = overlap if overlap is not None else inf.get("overlap", 0.05)
+        ov = overlap if overlap is not None else inf.get("overlap", DEFAULT_OVERLAP)
         self.segment, self.overlap = apply.plan(seg, ov)
         self._overlap_fraction = float(ov)
         if batch_size < 1:
@@ -260,6 +261,7 @@ class Separator:
                 for w in ws.values():
                     w.abort()
 
+        pipe = _ModelPipeline(self, out_q, bar)
         t_reader = threading.Thread(target=reader, name="spleeter-ext-decode", daemon=True)
         t_writer = threading.Thread(target=writer, name="spleeter-ext-encode", daemon=True)
         t_reader.start()
@@ -281,12 +283,12 @@ class Separator:
                     ov = self.overlap if seg == self.segment else apply.plan(seg, self._overlap_fraction)[1]
                     state[idx] = {"seg": apply.Segmenter(seg, ov, self.n_channels),
                                   "ola": apply.OverlapAdd(seg, ov), "batch": [], "t0": time.monotonic()}
-                    out_q.put(("open", idx, payload.sample_rate))
+                    pipe.message(("open", idx, payload.sample_rate))
                 elif kind == "block":
                     st = state[idx]
                     st["batch"].extend(st["seg"].feed(payload))
                     while len(st["batch"]) >= self.batch_size:
-                        self._emit(idx, st, st["batch"][: self.batch_size], out_q, bar)
+                        pipe.run(idx, st, st["batch"][: self.batch_size])
                         st["batch"] = st["batch"][self.batch_size:]
                 elif kind == "end":
                     st = state.pop(idx)
@@ -294,21 +296,23 @@ class Separator:
                     if st["seg"].n_samples == 0:
                         reason = (f"no audio after the offset of {offset:g} s (the file is shorter); use a smaller -s"
                                   if offset > 0 else "no audio samples decoded; the file is empty")
-                        out_q.put(("abort", idx, f"{files[idx]}: {reason}"))
+                        pipe.message(("abort", idx, f"{files[idx]}: {reason}"))
                         continue
                     while st["batch"]:
-                        self._emit(idx, st, st["batch"][: self.batch_size], out_q, bar)
+                        pipe.run(idx, st, st["batch"][: self.batch_size])
                         st["batch"] = st["batch"][self.batch_size:]
-                    out_q.put(("close", idx, None))
-                    results[idx].seconds = time.monotonic() - st["t0"]
+                    pipe.message(("close", idx, None), lambda i=idx, t0=st["t0"]: setattr(
+                        results[i], "seconds", time.monotonic() - t0))
                 elif kind == "error":
                     state.pop(idx, None)
-                    out_q.put(("abort", idx, payload))
+                    pipe.message(("abort", idx, payload))
+            pipe.drain()
         except BaseException:
             stop.set()
             raise
         finally:
             stop.set()
+            pipe.shutdown()
             # Drain the reader so it can exit, then let the writer finish (or abort) what it holds.
             while t_reader.is_alive():
                 try:
@@ -323,10 +327,58 @@ class Separator:
                 logger.info("%s: wrote %d stems in %.1f s", r.path, len(r.outputs), r.seconds)
         return results
 
-    def _emit(self, idx, st, items, out_q, bar) -> None:
-        out = self._run(np.stack([s for _, s, _ in items]))
-        n_total = st["seg"].n_samples
-        for (start, _, last), sep in zip(items, out):
-            block = st["ola"].add(start, sep, last, n_total if last else None)
-            out_q.put(("data", idx, block))
-            bar.update(block.shape[1] / self.sample_rate)
+
+
+class _ModelPipeline:
+    """Model calls in flight, in order: up to ``depth`` batches of segments run at once (TensorFlow
+    releases the GIL), so one segment's single-threaded NumPy work (inverse STFT, overlap-add)
+    overlaps the next one's convolutions. Results and messages to the encoder leave in submission order.
+    """
+
+    def __init__(self, separator: "Separator", out_q: "queue.Queue", bar, depth: int = 2):
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.sep, self.out_q, self.bar, self.depth = separator, out_q, bar, depth
+        self.pool = ThreadPoolExecutor(max_workers=depth, thread_name_prefix="spleeter-ext-model")
+        self.fifo: "collections.deque" = collections.deque()
+        self.in_flight = 0
+
+    def message(self, item, then=None) -> None:
+        self.fifo.append(("message", item, then))
+        self._flush()
+
+    def run(self, idx: int, st: dict, items) -> None:
+        future = self.pool.submit(self.sep._run, np.stack([s for _, s, _ in items]))
+        self.fifo.append(("run", (idx, st, items), future))
+        self.in_flight += 1
+        self._flush()
+
+    def _flush(self, force: bool = False) -> None:
+        while self.fifo:
+            kind, payload, extra = self.fifo[0]
+            if kind == "message":
+                self.fifo.popleft()
+                self.out_q.put(payload)
+                if extra is not None:
+                    extra()
+                continue
+            if not force and self.in_flight < self.depth and not extra.done():
+                return
+            self.fifo.popleft()
+            self.in_flight -= 1
+            idx, st, items = payload
+            out = extra.result()
+            n_total = st["seg"].n_samples
+            for (start, _, last), separated in zip(items, out):
+                block = st["ola"].add(start, separated, last, n_total if last else None)
+                self.out_q.put(("data", idx, block))
+                self.bar.update(block.shape[1] / self.sep.sample_rate)
+
+    def drain(self) -> None:
+        self._flush(force=True)
+
+    def shutdown(self) -> None:
+        for kind, _, extra in self.fifo:
+            if kind == "run":
+                extra.cancel()
+        self.pool.shutdown(wait=True)
