@@ -209,6 +209,12 @@ class STFTMaskEstimator(Estimator):
         k = max(1, int(round(seconds * self.sample_rate / patch)))
         return k * patch - self.n_fft
 
+    def build(self) -> None:
+        """Create the body's variables with one forward pass on a patch of the fewest valid frames
+        (variables never depend on T; some bodies' do on F, e.g. the BLSTM's dense layers)."""
+        mt, _ = self.body.input_multiple()
+        self.body(tf.zeros((1, mt, self.F, self.n_channels)), training=False)
+
     def fit_segment(self, n_samples: int) -> int:
         patch = self.T * self.hop_length
         return -(-(int(n_samples) + self.n_fft) // patch) * patch - self.n_fft
@@ -263,6 +269,10 @@ class WaveformEstimator(Estimator):
         else:
             raise ConfigError("waveform estimator needs a static segment length")
         return tf.transpose(out, [0, 3, 1, 2])
+
+    def build(self) -> None:
+        """Create the body's variables with one forward pass on the shortest valid input."""
+        self.body(tf.zeros((1, int(self.body.valid_length(1)), self.n_channels)), training=False)
 
     def fit_segment(self, n_samples: int) -> int:
         return int(self.body.valid_length(int(n_samples)))

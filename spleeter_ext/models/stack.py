@@ -202,5 +202,5 @@ class StackedEstimator(STFTMaskEstimator):
         return loss2, per2
 
     def build(self):
-        super().build()
+        Estimator.build(self)  # a full forward pass: the 1D first stage has no patch-sized shortcut
         self.stage1.build()
