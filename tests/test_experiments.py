@@ -191,3 +191,15 @@ def test_tiny_budget_end_to_end(tables, tmp_path):
     assert not card["oracles"]["evaluated_in_this_run"]
     card2 = json.loads((out / "table2_runcard.json").read_text())
     assert "stack_unet-seed0" in card2["models"] and card2["difference_exceeds_seed_spread"]["SDR"] is None
+
+
+def test_a_model_that_barely_separates_is_called_out(tables):
+    """High SAR with SIR at the mixture floor (a filtered mixture) gets a note; a separating model does not."""
+    def row(model, kind, sdr, sar, sir, config=""):
+        return {"dimension": "2D", "model": model, "kind": kind, "config": config, "SDR": sdr, "SAR": sar, "SIR": sir}
+
+    rows = [row("Good", "model", 5.0, 6.4, 9.5), row("Lazy", "model", 0.8, 28.6, -5.4),
+            row("Mixture", "oracle", -5.7, 181.5, -5.3, config="MIX")]
+    notes = tables.unseparated_notes(rows)
+    assert len(notes) == 1 and notes[0].startswith("2D Lazy") and "SDR is the ranking" in notes[0]
+    assert tables.unseparated_notes(rows[:2]) == []  # no mixture row: nothing to compare with
