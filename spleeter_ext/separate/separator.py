@@ -1,9 +1,10 @@
 """The separator: a model built and loaded once, streaming files through it segment by segment.
 
-Three threads per batch of files: one decodes (and resamples) the next blocks, the main thread runs
-the model on fixed-size segments, one encodes the finished blocks. Decoding of the next file and
-encoding of the previous one therefore overlap the separation of the current one, and memory is
-bounded by a few segments whatever the input's length.
+Threads per batch of files: one decodes (and resamples) the next blocks; the main thread cuts them
+into fixed-size segments and keeps two model calls in flight (two worker threads: one segment's NumPy
+inverse STFT overlaps the next one's convolutions); one encodes the finished blocks. Decoding of the
+next file and encoding of the previous one therefore overlap the separation of the current one, and
+memory is bounded by a few segments whatever the input's length.
 
 >>> from spleeter_ext import Separator
 >>> sep = Separator("spleeter:4stems")
