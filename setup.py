@@ -1,7 +1,7 @@
 """Packaging for spleeter-ext."""
 from pathlib import Path
 
-from setuptools import find_packages, setup
+from setuptools import find_namespace_packages, setup
 
 ROOT = Path(__file__).parent
 version = {}
@@ -18,9 +18,13 @@ setup(
     long_description=(ROOT / "README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
     python_requires=">=3.11,<3.12",
-    packages=find_packages(include=["spleeter_ext", "spleeter_ext.*"]),
+    # Namespace discovery also finds the data-only folders under resources/ (presets, the demo model).
+    # The repository's model_configs/ ships inside the package as spleeter_ext.model_configs, so preset
+    # names such as ``spleeter_2d_small`` resolve in a regular (non-editable) install too.
+    packages=find_namespace_packages(include=["spleeter_ext", "spleeter_ext.*"]) + ["spleeter_ext.model_configs"],
+    package_dir={"spleeter_ext.model_configs": "model_configs"},
     include_package_data=True,
-    package_data={"spleeter_ext": ["resources/**/*"]},
+    package_data={"spleeter_ext": ["resources/**/*"], "spleeter_ext.model_configs": ["*.json"]},
     install_requires=[
         "spleeter[evaluation]==2.4.2",
         # spleeter pins tensorflow 2.12.1, numpy<2, pandas<2; we live within them.

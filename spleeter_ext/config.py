@@ -180,9 +180,10 @@ def _read_json(path: Path, source: Optional[str] = None) -> dict:
 
 
 def preset_dirs() -> List[Path]:
-    """Folders searched for preset names: the package's resources, then the source tree's model_configs/."""
+    """Folders searched for preset names: the package's resources, then model_configs/ (the source
+    tree's, or the copy a regular install places inside the package)."""
     here = Path(__file__).resolve().parent
-    dirs = [here / "resources" / "presets", here.parent / "model_configs"]
+    dirs = [here / "resources" / "presets", here.parent / "model_configs", here / "model_configs"]
     return [d for d in dirs if d.is_dir()]
 
 
