@@ -728,10 +728,52 @@ def table2(budget: Budget, seeds: int, data: Optional[str], out: Path, runs_root
     return {"best": best, "stacked": stacked, "verdicts": verdicts, "paths": paths, "table1": first}
 
 
+def seed_spread(budget: Budget, seeds: int, data: Optional[str], out: Path, keys: Sequence[str],
+                runs_root: Path = DEFAULT_RUNS, steps: Optional[int] = None) -> dict:
+    """Train and evaluate ``keys`` (model keys, ``stack_unet`` included) with seeds 0..seeds-1 (reusing the
+    tables' runs) and write ``seed_spread.md``/``.csv``: every seed's values, mean and sample std.
+
+    A cheaper way than ``--seeds N`` on a whole table to learn how far two trainings of the same model
+    under the same budget land apart, i.e. which differences in the tables are noise."""
+    started = time.time()
+    known = {spec.key: spec for spec in SINGLE_MODELS + (STACKED,)}
+    unknown = [k for k in keys if k not in known]
+    if unknown:
+        raise SpleeterExtError(f"unknown model(s) {', '.join(unknown)}; known: {', '.join(known)}")
+    info = prepare_data(budget, data)
+    runner = Runner(budget, info, runs_root, steps)
+    specs = [known[k] for k in keys]
+    runs = runner.models(specs, seeds)
+    per_seed = []
+    for run in runs:
+        values = metric_values(run.result.tables[run.method])
+        per_seed.append({"dimension": run.spec.dimension, "model": run.spec.label, "config": run.config,
+                         "seed": run.seed, **{c: values[c] for c in COLUMNS}})
+    rows = model_rows(runs, specs)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"csv": out / "seed_spread.csv", "md": out / "seed_spread.md"}
+    pd.DataFrame(per_seed).to_csv(paths["csv"], index=False, float_format="%.4f")
+    lines = _header("Seed spread: the same model trained with different seeds", budget, info, seeds, runner.steps)
+    lines += ["| dimension | model | seed | " + " | ".join(COLUMN_LABELS.get(c, c) for c in COLUMNS) + " |",
+              "|---|---|---:|" + "---:|" * len(COLUMNS)]
+    for r in per_seed:
+        lines.append(f"| {r['dimension']} | {r['model']} | {r['seed']} | "
+                     + " | ".join(f"{r[c]:.2f}" for c in COLUMNS) + " |")
+    lines += ["", "Mean ± sample standard deviation over seeds:", ""]
+    lines += markdown_table(pd.DataFrame(rows), COLUMNS, COLUMN_LABELS)
+    paths["md"].write_text("\n".join(lines) + "\n")
+    card = _run_card("seed_spread", budget, info, seeds, runner.steps, runs, started, {"models": list(keys)})
+    _write_json(out / "seed_spread_runcard.json", card)
+    paths["card"] = out / "seed_spread_runcard.json"
+    logger.info("seed spread written to %s in %.1f min", paths["md"], (time.time() - started) / 60)
+    return {"rows": rows, "per_seed": per_seed, "paths": paths}
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python experiments/tables.py", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("table", choices=("table1", "table2"))
+    parser.add_argument("table", choices=("table1", "table2", "spread"),
+                        help="table1, table2, or spread (seed spread of --models)")
     parser.add_argument("--budget", default="default", help="default (small configs, synthetic data, ~2 h on 2 CPU "
                                                              "cores) or paper (full configs, 100k steps, MUSDB18)")
     parser.add_argument("--seeds", type=int, default=1, help="trainings per model, seeds 0..N-1 (default 1)")
@@ -740,6 +782,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--out", default=str(DEFAULT_OUT), help="where tables, figures and run cards go")
     parser.add_argument("--runs", default=str(DEFAULT_RUNS), help="where model directories go (reused across runs)")
     parser.add_argument("--steps", type=int, default=None, help="override the budget's training steps")
+    parser.add_argument("--models", nargs="+", default=["wave_unet_1d", "stack_unet"],
+                        help="models of the spread run (default: the two of Table 2)")
     parser.add_argument("--verbose", action="store_true")
     ns = parser.parse_args(argv)
     configure_logging(ns.verbose)
@@ -753,6 +797,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         if ns.table == "table1":
             done = table1(budget, ns.seeds, ns.data, Path(ns.out), Path(ns.runs), ns.steps)
+        elif ns.table == "spread":
+            if ns.seeds < 2:
+                parser.error("spread needs --seeds 2 or more")
+            done = seed_spread(budget, ns.seeds, ns.data, Path(ns.out), ns.models, Path(ns.runs), ns.steps)
         else:
             done = table2(budget, ns.seeds, ns.data, Path(ns.out), Path(ns.runs), ns.steps)
     except SpleeterExtError as exc:

@@ -203,3 +203,21 @@ def test_a_model_that_barely_separates_is_called_out(tables):
     notes = tables.unseparated_notes(rows)
     assert len(notes) == 1 and notes[0].startswith("2D Lazy") and "SDR is the ranking" in notes[0]
     assert tables.unseparated_notes(rows[:2]) == []  # no mixture row: nothing to compare with
+
+
+def test_seed_spread_trains_every_seed_and_reports_the_spread(tables, tmp_path):
+    from spleeter_ext.data.make_dataset import make_dataset
+
+    data = make_dataset(tmp_path / "data", n_train=3, n_test=2, seconds=4.0, seed=0)
+    out, runs = tmp_path / "results", tmp_path / "runs"
+    common = ["--budget", "tiny", "--data", str(data), "--out", str(out), "--runs", str(runs)]
+    assert tables.main(["spread", "--seeds", "2", "--models", "demucs_2d", *common]) == 0
+    per_seed = pd.read_csv(out / "seed_spread.csv")
+    assert list(per_seed["seed"]) == [0, 1] and np.isfinite(per_seed["SDR"]).all()
+    # two seeds give two different models (different initialisation and data order)
+    assert per_seed["SDR"].iloc[0] != per_seed["SDR"].iloc[1]
+    text = (out / "seed_spread.md").read_text()
+    assert "± " in text or "±" in text
+    with pytest.raises(SystemExit):
+        tables.main(["spread", "--seeds", "1", *common])
+    assert tables.main(["spread", "--seeds", "2", "--models", "nope", *common]) == 1
