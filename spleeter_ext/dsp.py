@@ -18,6 +18,8 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from .errors import ParameterError
+
 # Sum of squared periodic Hann windows at 75 % overlap is 1.5: the inverse multiplies by 2/3.
 WINDOW_COMPENSATION = 2.0 / 3.0
 
@@ -103,7 +105,7 @@ def istft_numpy(spec: np.ndarray, n_fft: int, hop_length: int, masks: np.ndarray
         return np.moveaxis(inverse(np.moveaxis(spec, -1, -3)), -2, -1)
     masks = np.asarray(masks, np.float32)
     if extension not in ("zeros", "average"):
-        raise ValueError(f"mask extension must be 'zeros' or 'average', got {extension!r}")
+        raise ParameterError(f"mask extension must be 'zeros' or 'average', got {extension!r}")
     n_frames, n_bins, n_channels = spec.shape
     n_mask, n_sources = masks.shape[1], masks.shape[3]
     spec_t = np.ascontiguousarray(np.moveaxis(spec, -1, 0))  # (C, n_frames, n_bins): contiguous rows

@@ -111,3 +111,14 @@ def test_masks_of_the_first_bins_are_extended_as_spleeter_does(music, extension)
     full = np.concatenate([masks, rest], axis=1)
     np.testing.assert_allclose(dsp.istft_numpy(spec, N_FFT, HOP, masks=masks, extension=extension),
                                dsp.istft_numpy(spec, N_FFT, HOP, masks=full), atol=1e-6)
+
+
+def test_bad_choices_are_refused_with_the_project_error(music):
+    from spleeter_ext.errors import ParameterError
+    from spleeter_ext.models.estimators import build_estimator
+
+    spec = dsp.stft_numpy(music, N_FFT, HOP)
+    with pytest.raises(ParameterError, match="mask extension"):
+        dsp.istft_numpy(spec, N_FFT, HOP, masks=np.ones(spec.shape[:1] + (1024, 2, 1), np.float32), extension="mean")
+    with pytest.raises(ParameterError, match="fft must be"):
+        build_estimator("demo").use_fft("numpy")

@@ -25,7 +25,7 @@ import tensorflow as tf
 
 from .. import dsp
 from ..config import load_config
-from ..errors import ConfigError
+from ..errors import ConfigError, ParameterError
 from . import registry
 
 EPSILON = 1e-10
@@ -65,7 +65,7 @@ class Estimator(ABC):
         """Choose the separation path's STFT: ``"tensorflow"`` (graph, exportable) or ``"scipy"`` (fast);
         a no-op for estimators without one."""
         if name not in ("tensorflow", "scipy"):
-            raise ValueError(f"fft must be 'tensorflow' or 'scipy', got {name!r}")
+            raise ParameterError(f"fft must be 'tensorflow' or 'scipy', got {name!r}")
         if hasattr(self, "fft"):
             self.fft = name
 
