@@ -57,7 +57,8 @@ class Separator:
         batch_size: segments per model call.
         threads: CPU threads for TensorFlow ops (default: all cores).
         fft: STFT implementation of spectrogram models, ``"scipy"`` (default, several times faster on
-            CPU) or ``"tensorflow"`` (the graph ops Spleeter itself runs); both agree within 1e-5.
+            CPU) or ``"tensorflow"`` (the graph ops Spleeter itself runs); their stems agree within 5e-5
+            (TensorFlow's float32 FFT is the less accurate one).
     """
 
     def __init__(self, params_descriptor="spleeter:4stems", MWF: bool = False, segment: Optional[float] = None,
@@ -327,7 +328,6 @@ class Separator:
             if r.ok:
                 logger.info("%s: wrote %d stems in %.1f s", r.path, len(r.outputs), r.seconds)
         return results
-
 
 
 class _ModelPipeline:
