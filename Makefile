@@ -6,16 +6,17 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 # Debian packages: ffmpeg (stempeg, imported by musdb/museval, insists on the binaries; our own audio I/O
 # uses PyAV and needs none), fluidsynth + General MIDI soundfont + mma + festival and a voice (realistic songs).
-DEB_PACKAGES := ffmpeg fluidsynth fluid-soundfont-gm mma festival festvox-kallpc16k
-MODEL ?= stack_unet_small
+DEB_PACKAGES := ffmpeg fluidsynth fluid-soundfont-gm timgm6mb-soundfont mma festival festvox-kallpc16k
+MODEL ?= stack_spleeter_2d_small
 DATA ?=
 STEPS ?=
 BUDGET ?= default
-SEEDS ?= 1
+SEEDS ?= 3
+STAGE1 ?=
 PYTEST_ARGS ?=
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: install deb test test-slow test-all bench bench-separate bench-train demo train evaluate table1 table2 models clean
+.PHONY: install deb test test-slow test-all bench bench-separate bench-train demo train evaluate table1 table2 curves models clean
 
 install: $(STAMP)
 
@@ -73,11 +74,16 @@ train: install
 evaluate: install
 	$(VENV)/bin/spleeter-ext evaluate -p runs/$(notdir $(basename $(MODEL))) -d $(or $(DATA),$(SYNTH_DATA)) -o runs/$(notdir $(basename $(MODEL)))/evaluation
 
+# Experiments (experiments/README.md): results accumulate in experiments/results/$(BUDGET)/ and are reused.
+EXPERIMENT_ARGS = --budget $(BUDGET) --seeds $(SEEDS) $(if $(DATA),--data $(DATA)) $(if $(STEPS),--steps $(STEPS))
 table1: install
-	$(PY) experiments/tables.py table1 --budget $(BUDGET) --seeds $(SEEDS) $(if $(DATA),--data $(DATA)) --out experiments/results
+	$(PY) -m experiments table1 $(EXPERIMENT_ARGS)
 
 table2: install
-	$(PY) experiments/tables.py table2 --budget $(BUDGET) --seeds $(SEEDS) $(if $(DATA),--data $(DATA)) --out experiments/results
+	$(PY) -m experiments table2 $(EXPERIMENT_ARGS) $(if $(STAGE1),--stage1 $(STAGE1))
+
+curves: install
+	$(PY) -m experiments curves $(EXPERIMENT_ARGS)
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache

@@ -269,10 +269,11 @@ def train(params, data: str, steps: Optional[int] = None, batch_size: Optional[i
         if manager.latest_checkpoint:
             ckpt.restore(manager.latest_checkpoint).assert_existing_objects_matched()
             logger.info("Resuming from %s (step %d)", manager.latest_checkpoint, int(optimizer.iterations.numpy()))
-        elif hasattr(estimator.body, "load_stage1_weights"):
-            loaded = estimator.body.load_stage1_weights()
-            if loaded:
-                logger.info("Stage one initialised from %s", loaded)
+        elif getattr(estimator, "stage1_source", None):
+            from .separate.weights import load_weights
+
+            loaded = load_weights(estimator.stage1, estimator.stage1.config)
+            logger.info("Stage one initialised from %s (%s)", estimator.stage1_source, loaded)
 
     start = int(optimizer.iterations.numpy())
     cfg_out = dump_config(cfg)
