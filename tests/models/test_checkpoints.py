@@ -1,7 +1,8 @@
 """Checkpoints written by older code load into today's bodies and give the same outputs.
 
 The fixtures (``fixtures/<case>/``) were saved by commit 78cebf2 with ``fixtures/make_fixtures.py``:
-tiny bodies of every trainable family, a fixed input and the output the old code computed on it.
+tiny bodies of every trainable family, a fixed input and the outputs the old code computed on it
+(with the initial weights of seed 0, and with the saved weights).
 """
 import json
 from pathlib import Path
@@ -35,6 +36,15 @@ def test_every_trainable_family_has_a_fixture():
     types = {spec["type"] for spec in MANIFEST["cases"].values()}
     trainable = {s.name for s in registry.list_models() if s.domain != "stack" and not s.name.startswith("passthrough")}
     assert types == trainable
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_same_seed_same_initial_weights(case):
+    """Under the same seed the body starts from the old code's initial weights (training runs repeat)."""
+    io = np.load(FIXTURES / case / "io.npz")
+    tf.keras.utils.set_random_seed(0)
+    body = _build(case)
+    np.testing.assert_allclose(body(io["x"], training=False).numpy(), io["y_init"], rtol=RTOL, atol=ATOL)
 
 
 @pytest.mark.parametrize("case", CASES)
