@@ -19,6 +19,14 @@ def check_multiple(size, multiple: int, what: str, hint: str) -> None:
         raise ParameterError(f"{what} is {size}, not a multiple of {multiple}; {hint}")
 
 
+def _plain(value):
+    if isinstance(value, dict):  # also Keras' tracking wrappers, which json cannot write
+        return {key: _plain(v) for key, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
 class Body(tf.keras.Model):
     """A tensor -> tensor model, ignorant of STFTs, sample rates and instrument names (the estimators of
     :mod:`.estimators` own those).
@@ -49,7 +57,8 @@ class Body(tf.keras.Model):
             self._config[key] = value
 
     def get_config(self) -> Dict[str, Any]:
-        return dict(self._config)
+        """The constructor arguments as plain JSON data (Keras wraps attribute dicts and lists)."""
+        return _plain(self._config)
 
     @classmethod
     def from_config(cls, config: Dict[str, Any], custom_objects=None):

@@ -111,8 +111,8 @@ class Demucs(Body):
         self.encoder, decoder = [], []
         for i, (c, kernel, strides_i) in enumerate(zip(self.channels, self.kernels, self.strides)):
             area = math.prod(kernel)
-            enc = [Conv(c, kernel, strides=strides_i, padding=self.padding, **torch_init(rescale, area * in_channels[i])),
-                   L.ReLU()]
+            strided = dict(strides=strides_i, padding=self.padding)
+            enc = [Conv(c, kernel, **strided, **torch_init(rescale, area * in_channels[i])), L.ReLU()]
             if rewrite:
                 enc += [Conv(scale * c, 1, **torch_init(rescale, c)), gate()]
             self.encoder.append(Chain(enc, name=f"encoder{i}"))
@@ -121,7 +121,7 @@ class Demucs(Body):
             if rewrite:
                 dec += [Conv(scale * c, context, padding="same", **torch_init(rescale, context ** self.rank * c)),
                         gate()]
-            dec.append(ConvT(out, kernel, strides=strides_i, padding=self.padding, **torch_init(rescale, area * out)))
+            dec.append(ConvT(out, kernel, **strided, **torch_init(rescale, area * out)))
             if i > 0:
                 dec.append(L.ReLU())
             decoder.append(Chain(dec, name=f"decoder{i}"))

@@ -158,6 +158,7 @@ class SpleeterUNet2D(_SpleeterUNets, Body2D):
 
     def mask_logits(self, x, training=None):
         """Per-source logits ``(batch, n_frames, n_bins, n_channels, n_sources)``."""
+        self.check_input(x)
         return tf.stack([head(unet(x, training=training)) for unet, head in zip(self.unets, self.heads)], axis=-1)
 
     def call(self, x, training=None):
@@ -189,4 +190,5 @@ class SpleeterUNet1D(_SpleeterUNets, Body1D):
         return ceil_to_multiple(n_samples, self.multiple)
 
     def call(self, x, training=None):
+        self.check_input(x)
         return tf.stack([head(unet(x, training=training)) for unet, head in zip(self.unets, self.heads)], axis=-1)
