@@ -1,6 +1,7 @@
 """Tiny parameters of every registered model and small inputs that meet each body's shape contract."""
 from __future__ import annotations
 
+import numpy as np
 import tensorflow as tf
 
 from spleeter_ext.config import load_config
@@ -46,3 +47,15 @@ def example(body, n_channels: int = 2, batch: int = 2, seed: int = 0) -> tf.Tens
     fm, bm = body.input_multiple()
     shape = (batch, ceil_to_multiple(N_FRAMES, fm), ceil_to_multiple(N_BINS, bm), n_channels)
     return tf.random.stateless_uniform(shape, seed=[seed, 2])
+
+
+def check_variant(body, n_sources: int = 2) -> None:
+    """``body`` meets its shape contract on :func:`example`, and a copy from its config with its weights
+    computes the same outputs."""
+    x = example(body)
+    y = body(x)
+    assert tuple(y.shape) == tuple(x.shape) + (n_sources,)
+    clone = type(body).from_config(body.get_config())
+    clone(x)
+    clone.set_weights(body.get_weights())
+    np.testing.assert_allclose(clone(x).numpy(), y.numpy(), rtol=1e-5, atol=1e-6)

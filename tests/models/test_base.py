@@ -51,7 +51,7 @@ def test_1d_check_input_names_valid_length():
 def test_2d_check_input_names_input_multiple():
     body = _Patches2D(1, 1)
     body.check_input(tf.zeros((1, 8, 32, 1)))
-    with pytest.raises(ParameterError, match=r"_Patches2D n_frames is 6, not a multiple of 4; pad it to input_multiple"):
+    with pytest.raises(ParameterError, match=r"_Patches2D n_frames is 6, not a multiple of 4; pad it to input_mult"):
         body.check_input(tf.zeros((1, 6, 32, 1)))
     with pytest.raises(ParameterError, match=r"n_bins is 40, not a multiple of 16"):
         body.check_input(tf.zeros((1, 8, 40, 1)))

@@ -72,7 +72,8 @@ def test_unknown_layer_names():
         blocks.activation_layer("swish")
     with pytest.raises(ConfigError, match="unknown normalisation 'group'"):
         blocks.norm_layer("group")
-    assert blocks.norm_layer(None) is None and isinstance(blocks.norm_layer("layer"), tf.keras.layers.LayerNormalization)
+    assert blocks.norm_layer(None) is None
+    assert isinstance(blocks.norm_layer("layer"), tf.keras.layers.LayerNormalization)
 
 
 def test_output_activations_by_domain():
