@@ -1,10 +1,5 @@
-"""One registry of model bodies: ``register`` / ``get`` / ``list_models``.
-
-Names are this project's (``spleeter_unet_2d``, ``wave_unet_1d``...) and Spleeter's own
-``model.type`` values (``unet.unet``, ``unet.softmax_unet``, ``blstm.blstm``) resolve as aliases,
-so Spleeter's JSON configs keep working. A registered builder is a body class whose constructor
-arguments are its config (``get_config`` round-trips them).
-"""
+"""One registry of model bodies (``register`` / ``get`` / ``list_models``); Spleeter's own ``model.type``
+values (``unet.unet``, ``blstm.blstm``...) resolve as aliases, so its JSON configs keep working."""
 from __future__ import annotations
 
 import inspect

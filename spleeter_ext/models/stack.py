@@ -2,6 +2,7 @@
 per stem. :class:`~.estimators.StackedEstimator` combines them; this container only owns the variables."""
 from __future__ import annotations
 
+import json
 from typing import Optional
 
 import tensorflow as tf
@@ -61,8 +62,10 @@ class StackedBodies(tf.keras.Model):
         if spec.domain not in ("1d", "2d"):
             raise ConfigError(f"{source}: 'model.params.refiner' must be a single model, not '{spec.name}'")
         self.refiner_domain = spec.domain
-        self._config = {"n_sources": self.n_sources, "n_channels": self.n_channels, "stage1": stage1,
-                        "refiner": refiner, "refine_input": refine_input, "freeze_stage1": self.freeze_stage1}
+        # kept as JSON text: Keras would wrap a dict attribute (and its nested dicts) for tracking
+        self._config_json = json.dumps({"n_sources": self.n_sources, "n_channels": self.n_channels, "stage1": stage1,
+                                        "refiner": refiner, "refine_input": refine_input,
+                                        "freeze_stage1": self.freeze_stage1})
         self.stage1_body = None
         self.refiners = [spec.build(self.refiner_spec["params"], source=f"{source}: model.params.refiner",
                                     n_sources=1, n_channels=self.n_channels) for _ in range(self.n_sources)]
@@ -74,7 +77,7 @@ class StackedBodies(tf.keras.Model):
             stage1_body.trainable = False
 
     def get_config(self):
-        return dict(self._config)
+        return json.loads(self._config_json)
 
     def refine(self, est1: tf.Tensor, mix: tf.Tensor, training=None) -> tf.Tensor:
         """Stage two, stem by stem: ``est1`` ``(B, ..., C, S)`` and ``mix`` ``(B, ..., C)`` (magnitudes for 2D

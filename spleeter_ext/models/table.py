@@ -1,9 +1,5 @@
-"""The ``spleeter-ext models`` table: every registered model with its size, cost and reach.
-
-Each model is measured as its paper-sized preset in ``model_configs/`` when one exists (the model
-with 4 stereo stems at 44.1 kHz, hop 1024, F = 1024 otherwise): parameters, multiply-accumulates
-per second of audio (:func:`.info.macs_per_second`), receptive field (:func:`.info.receptive_field`).
-"""
+"""The ``spleeter-ext models`` table: every registered model measured as its paper-sized preset (size,
+cost per second of audio, receptive field)."""
 from __future__ import annotations
 
 from typing import Dict, List, Optional

@@ -11,7 +11,7 @@ from spleeter_ext.errors import ConfigError
 from spleeter_ext.models.estimators import StackedMaskEstimator, StackedWaveformEstimator, build_estimator
 from spleeter_ext.models.spleeter_ckpt import spleeter_variable_map
 from spleeter_ext.separate.weights import load_weights
-from tests.models.test_registry import TINY
+from tests.models._helpers import TINY
 
 FAMILIES = ["spleeter_unet_1d", "spleeter_unet_2d", "wave_unet_1d", "wave_unet_2d", "demucs_1d", "demucs_2d"]
 
