@@ -76,6 +76,8 @@ MODEL_SCHEMA: Dict[str, Tuple[tuple, Any, str]] = {
 #: key naming the preset or config file a config extends (see :func:`merge_configs`)
 EXTENDS = "extends"
 SPLEETER_PRESETS = ("2stems", "4stems", "5stems", "2stems-16kHz", "4stems-16kHz", "5stems-16kHz")
+#: Synthetic dataset of ``make_dataset`` and ``spleeter-ext make-dataset``: 8 training and 4 test songs of 20 s.
+DATASET_TRAIN_TRACKS, DATASET_TEST_TRACKS, DATASET_SECONDS = 8, 4, 20.0
 
 
 def _check_section(cfg: dict, schema: dict, where: str, source: str) -> dict:

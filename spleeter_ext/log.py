@@ -15,10 +15,13 @@ def configure_logging(verbose: bool = False) -> None:
     """Route the toolkit's logs to stderr; quiet TensorFlow's C++ and Python chatter."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     level = logging.DEBUG if verbose else logging.INFO
-    if not logger.handlers:
+    handler = next((h for h in logger.handlers if getattr(h, "_spleeter_ext", False)), None)
+    if handler is None:
         handler = logging.StreamHandler(sys.stderr)
+        handler._spleeter_ext = True
         handler.setFormatter(logging.Formatter("%(levelname)s:%(name)s:%(message)s"))
         logger.addHandler(handler)
+    handler.setStream(sys.stderr)  # the stderr of now (a test runner may have replaced it since)
     logger.setLevel(level)
     logger.propagate = False
     logging.getLogger("tensorflow").setLevel(logging.ERROR)

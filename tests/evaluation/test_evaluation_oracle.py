@@ -92,7 +92,8 @@ def test_ibm_keeps_dominant_bins(track):
 
 
 def test_mwf_equals_norbert_local_gaussian_model(track):
-    norbert = pytest.importorskip("norbert")
+    import norbert
+
     mixture, sources = track[0][: SR // 2], track[1][:, : SR // 2]
     n = mixture.shape[0]
     eps = np.finfo(np.float64).eps
