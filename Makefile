@@ -55,10 +55,10 @@ models: install
 bench: bench-separate bench-train
 
 bench-separate: install
-	$(PY) -m spleeter_ext.bench.separate --out docs/benchmarks.md
+	$(PY) -m tools.bench.separate --out docs/benchmarks.md
 
 bench-train: install
-	$(PY) -m spleeter_ext.bench.train --out docs/benchmarks.md
+	$(PY) -m tools.bench.train --out docs/benchmarks.md
 
 demo: install
 	$(VENV)/bin/spleeter-ext demo --output demo_output

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from spleeter_ext import stock
+from tools import stock
 from tests.conftest import run_cli, write_wav
 
 TOL = 1e-4
