@@ -27,3 +27,7 @@ class ModelNotFoundError(SpleeterExtError):
 
 class DatasetError(SpleeterExtError):
     """A dataset (MUSDB18, folder tree or CSV) is missing or malformed."""
+
+
+class ExportError(SpleeterExtError):
+    """A model cannot be exported in the requested format (the message names the reason or the ops)."""
