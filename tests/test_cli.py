@@ -38,9 +38,9 @@ def test_batch_goes_on_past_bad_files(pt_config, tmp_path):
     files = [good1, missing, empty, corrupt, folder, truncated, good2]
     res = run_cli("separate", "-p", pt_config, "-o", tmp_path / "out", *files)
     assert res.returncode == 1
-    errors = [l for l in res.stderr.splitlines() if l.startswith("error:")]
+    errors = [line for line in res.stderr.splitlines() if line.startswith("error:")]
     for bad in (missing, empty, corrupt, folder, truncated):
-        assert sum(str(bad) in l for l in errors) == 1, (bad, errors)
+        assert sum(str(bad) in line for line in errors) == 1, (bad, errors)
     assert len(errors) == 5
     for good in (good1, good2):
         for inst in ("vocals", "accompaniment"):
@@ -91,16 +91,25 @@ def test_offset_duration_and_template(pt_config, tmp_path):
 
 
 def test_killed_run_leaves_no_partial_stem(pt_config, tmp_path):
+    """SIGKILL while stems are being written (a partial file exists and the process is alive) leaves no
+    file under a final name."""
     song = _song(tmp_path / "long.wav", seconds=120.0)
-    proc = subprocess.Popen([cli_path(), "separate", "-p", str(pt_config), "-o", str(tmp_path / "out"),
-                             "--segment", "2", str(song)], stderr=subprocess.PIPE, text=True)
+    out = tmp_path / "out"
+    proc = subprocess.Popen([cli_path(), "separate", "-p", str(pt_config), "-o", str(out), "--segment", "2",
+                             str(song)], stderr=subprocess.PIPE, text=True)
+    partial = []
     deadline = time.time() + 120
-    while time.time() < deadline and not any((tmp_path / "out").rglob("*.part*")):
-        time.sleep(0.05)
+    while time.time() < deadline and proc.poll() is None and not partial:
+        partial = list(out.rglob(".*.part-*")) if out.exists() else []
+        time.sleep(0.02)
+    alive = proc.poll() is None
     proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    finals = [p for p in (tmp_path / "out").rglob("*.wav")] if (tmp_path / "out").exists() else []
-    assert finals == []
+    stderr = proc.communicate()[1]
+    assert partial, f"no partial stem appeared within 120 s (exit status {proc.returncode}): {stderr[-2000:]}"
+    assert alive, f"the separation ended before it was killed (exit status {proc.returncode}): {stderr[-2000:]}"
+    assert proc.returncode == -signal.SIGKILL
+    assert all(p.name.startswith(".") and ".wav.part-" in p.name for p in partial), partial
+    assert list(out.rglob("*.wav")) == []
 
 
 def test_unknown_config_key_names_key_and_file(tmp_path, pt_config):
