@@ -15,7 +15,7 @@ SEEDS ?= 1
 PYTEST_ARGS ?=
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: install deb test test-slow test-all bench bench-separate bench-train demo train evaluate table1 table2 models clean
+.PHONY: install deb lint test test-slow test-all bench bench-separate bench-train demo train evaluate table1 table2 models clean
 
 install: $(STAMP)
 
@@ -39,6 +39,9 @@ $(STAMP): setup.py | deb
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[test]'
 	@touch $(STAMP)
+
+lint: install
+	$(VENV)/bin/ruff check .
 
 test: install
 	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS) tests

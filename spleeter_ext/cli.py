@@ -101,7 +101,8 @@ def models() -> None:
 @command()
 def train(
     params: str = typer.Option(..., "-p", "--params_filename", "--params", help="Model config (JSON or preset)."),
-    data: str = typer.Option(..., "-d", "--data", help="Dataset root: MUSDB18 (stems or wav), a folder tree, or CSV root."),
+    data: str = typer.Option(..., "-d", "--data",
+                             help="Dataset root: MUSDB18 (stems or wav), a folder tree, or CSV root."),
     steps: Optional[int] = typer.Option(None, "--steps", help="Total training steps (default: train_max_steps)."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Global batch size."),
     model_dir: Optional[str] = typer.Option(None, "--model-dir", help="Checkpoint directory (default: model_dir)."),

@@ -6,7 +6,6 @@ audio through our PyAV adapter, so no ffmpeg binary is involved.
 """
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path

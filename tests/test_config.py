@@ -4,8 +4,17 @@ from pathlib import Path
 
 import pytest
 
-from spleeter_ext.config import (DEFAULT_OVERLAP, SCHEMA, dump_config, list_presets, load_config, merge_configs,
-                                 model_dir_of, resolve_descriptor, validate_config)
+from spleeter_ext.config import (
+    DEFAULT_OVERLAP,
+    SCHEMA,
+    dump_config,
+    list_presets,
+    load_config,
+    merge_configs,
+    model_dir_of,
+    resolve_descriptor,
+    validate_config,
+)
 from spleeter_ext.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]

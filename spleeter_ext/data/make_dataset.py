@@ -42,8 +42,8 @@ import numpy as np
 import soundfile as sf
 
 from .._version import __version__
-from ..errors import DatasetError, ParameterError
 from ..config import DATASET_SECONDS, DATASET_TEST_TRACKS, DATASET_TRAIN_TRACKS
+from ..errors import DatasetError, ParameterError
 from ..log import logger, track
 from . import synth
 

@@ -104,8 +104,9 @@ def evaluate(params, data: Union[str, Path], subset: str = "test", output_dir: U
         "model_source": str(separator.config.get("_source")),
         "checkpoint": str(separator.checkpoint) if separator.checkpoint else "none (parameter-free model)",
         "model_type": str((separator.config.get("model") or {}).get("type")),
-        "separation": (f"spleeter_ext Separator (as `separate`): segment {separator.segment / separator.sample_rate:.2f} s, "
-                       f"overlap {100 * separator.overlap / separator.segment:.0f}%, MWF {bool(separator.config.get('MWF'))}"),
+        "separation": (f"spleeter_ext Separator (as `separate`): segment "
+                       f"{separator.segment / separator.sample_rate:.2f} s, overlap "
+                       f"{100 * separator.overlap / separator.segment:.0f}%, MWF {bool(separator.config.get('MWF'))}"),
     }
     return _run(separator, name, data, tracks, separator.instruments, separator.sample_rate, separator.n_channels,
                 subset, output_dir, jobs, metrics, oracles, seconds, save_estimates, model_info, load_seconds, start)

@@ -25,8 +25,9 @@ def task_peak_bytes(n_samples: int, n_sources: int, n_channels: int, metrics: st
 
     ``'all'``: museval, whose memory is dominated by FFTs of length ``nfft = 2**ceil(log2(n_samples +
     511))`` of every reference and estimate channel: ``0.6 GiB + 0.45 GiB x (nfft / 2**20) x (n_sources x
-    n_channels / 8)``, above museval's measured peaks (docs/benchmarks.md).  ``'sdr'``: the float32 arrays of the task (mixture,
-    references, estimates) three times over for float64 temporaries and oracle blocks, plus 0.4 GiB.
+    n_channels / 8)``, above museval's measured peaks (docs/benchmarks.md).  ``'sdr'``: the float32
+    arrays of the task (mixture, references, estimates) three times over for float64 temporaries and
+    oracle blocks, plus 0.4 GiB.
     """
     n_samples, n_sources, n_channels = int(n_samples), int(n_sources), int(n_channels)
     arrays = 3 * (2 * n_sources + 1) * n_samples * n_channels * 4 + int(0.4 * GIB)

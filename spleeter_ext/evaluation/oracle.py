@@ -161,7 +161,8 @@ def mixture_as_estimate(mixture: np.ndarray, n_sources: int) -> np.ndarray:
     """The floor ("MIX" in SiSEC18): every estimate is the mixture itself, ``(n_sources, n_samples, n_channels)``."""
     mixture = np.asarray(mixture, dtype=np.float64)
     if mixture.ndim != 2 or mixture.shape[1] > mixture.shape[0]:
-        raise ParameterError(f"mixture_as_estimate: mixture must have shape (n_samples, n_channels), got {mixture.shape}")
+        raise ParameterError("mixture_as_estimate: mixture must have shape (n_samples, n_channels), "
+                             f"got {mixture.shape}")
     if isinstance(n_sources, bool) or not isinstance(n_sources, (int, np.integer)) or n_sources < 1:
         raise ParameterError(f"mixture_as_estimate: n_sources must be a positive integer, got {n_sources!r}")
     return np.repeat(mixture[None], int(n_sources), axis=0)

@@ -244,7 +244,8 @@ def sanity_flags(references: np.ndarray, estimates: np.ndarray, mixture: Optiona
                              "out of the SiSEC18 median")
             extra = np.isnan(sdr[j]) & ~frame_nan
             if extra.any():
-                flags.append(f"{track}: {name}: {int(extra.sum())} more NaN frame(s) ({extra.mean():.1%}) from +inf SDR")
+                flags.append(f"{track}: {name}: {int(extra.sum())} more NaN frame(s) ({extra.mean():.1%}) "
+                             "from +inf SDR")
 
     if len(scores.instruments) == 1 and "SIR" in scores.values:
         flags.append(f"{track}: only one source was evaluated: SIR is undefined (+inf) and SDR equals SAR; "

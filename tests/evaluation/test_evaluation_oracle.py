@@ -3,11 +3,19 @@ import numpy as np
 import pytest
 
 from spleeter_ext.errors import ParameterError
-from spleeter_ext.evaluation import (ORACLES, framewise_sdr, ibm, irm, istft, mixture_as_estimate, oracle_estimates,
-                                     oracle_mwf, stft)
+from spleeter_ext.evaluation import (
+    ORACLES,
+    framewise_sdr,
+    ibm,
+    irm,
+    istft,
+    mixture_as_estimate,
+    oracle_estimates,
+    oracle_mwf,
+    stft,
+)
 from spleeter_ext.evaluation.signals import music_like_sources
 from spleeter_ext.evaluation.stft import BlockSTFT, hann_periodic
-
 from tests.evaluation._evaluation_helpers import SR
 
 
