@@ -1,7 +1,6 @@
-"""``spleeter-ext``: the one command line, a thin Typer layer over library functions.
+"""``spleeter-ext``: the one command line, a thin Typer layer over library functions (TensorFlow loads lazily).
 
-Every command gets ``--verbose`` and turns a :class:`~spleeter_ext.errors.SpleeterExtError` into one
-line ``error: <message>`` and exit status 1 (:func:`command`); TensorFlow is imported lazily.
+Every command shares ``--verbose`` and reports a ``SpleeterExtError`` as one ``error:`` line (:func:`command`).
 """
 from __future__ import annotations
 

@@ -1,7 +1,6 @@
-"""The ``evaluate`` command: separate a dataset split with a model and score it, beside oracle bounds.
+"""The ``evaluate`` command: separate a dataset split with a model and score it beside oracle bounds.
 
-Outputs (museval JSONs, ``report.md``/``.csv``, ``tracks.csv``, ``flags.json``) are described in
-:func:`evaluate`; scoring is in :mod:`.scoring`, the worker plan in :mod:`.memory`, the reports in :mod:`.report`.
+Scoring is in :mod:`.scoring`, the worker plan in :mod:`.memory`, the reports in :mod:`.report`.
 """
 from __future__ import annotations
 

@@ -1,7 +1,6 @@
 """Separation benchmark: ``spleeter-ext separate`` against stock ``spleeter separate`` on one 4-stem checkpoint.
 
-``python -m tools.bench.separate --out docs/benchmarks.md [--quick] [--workdir DIR]``; the method is in
-docs/benchmarks.md.
+``python -m tools.bench.separate --out docs/benchmarks.md [--quick] [--workdir DIR]`` (method: docs/benchmarks.md).
 """
 from __future__ import annotations
 

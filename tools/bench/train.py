@@ -1,5 +1,4 @@
-"""Training benchmark: step time and examples/s of every model config on this CPU, and the input
-pipeline's throughput against the fastest model's consumption.
+"""Training benchmark: step time of every preset, and the input pipeline's throughput against the fastest model's.
 
 ``python -m tools.bench.train [--out docs/benchmarks.md] [--steps N] [--only small|paper|all]``
 """
