@@ -130,3 +130,43 @@ def test_unknown_model_type_lists_available(tmp_path, pt_config):
     bad.write_text(json.dumps(cfg))
     res = run_cli("separate", "-p", bad, "-o", tmp_path / "o", _song(tmp_path / "s.wav"))
     assert res.returncode != 0 and "Unknown model 'nope'. Available:" in res.stderr and "unet.unet" in res.stderr
+
+
+def test_every_command_shares_verbose_and_one_line_errors(tmp_path):
+    """The shared command decorator: each command has --verbose, and a toolkit error is one `error:` line
+    with exit status 1 (no traceback)."""
+    from typer.testing import CliRunner
+
+    from spleeter_ext.cli import app
+
+    runner = CliRunner()
+    names = [c.name or c.callback.__name__ for c in app.registered_commands]
+    assert set(names) == {"separate", "models", "train", "make-dataset", "evaluate", "export", "demo"}
+    for name in names:
+        res = runner.invoke(app, [name, "--help"])
+        assert res.exit_code == 0 and "--verbose" in res.output, (name, res.output)
+    res = runner.invoke(app, ["make-dataset", str(tmp_path / "d"), "--train", "0", "--test", "0", "--verbose"])
+    assert res.exit_code == 1 and res.output.splitlines() == [
+        "error: n_train=0 and n_test=0 make an empty dataset; ask for at least one track"]
+    res = runner.invoke(app, ["export", "-p", "no_such_model", "-o", str(tmp_path / "e")])
+    assert res.exit_code == 1 and res.output.startswith("error: no_such_model: not a config file")
+
+
+def test_make_dataset_defaults_are_the_librarys():
+    import inspect
+
+    from spleeter_ext.cli import make_dataset as command
+    from spleeter_ext.data.make_dataset import make_dataset
+
+    library = inspect.signature(make_dataset).parameters
+    cli = inspect.signature(command).parameters
+    assert (library["n_train"].default, library["n_test"].default, library["seconds"].default) == (8, 4, 20.0)
+    assert [cli[k].default.default for k in ("train", "test", "seconds")] == [8, 4, 20.0]
+
+
+def test_python_dash_m_runs_the_same_command_line():
+    import sys
+
+    res = subprocess.run([sys.executable, "-m", "spleeter_ext", "make-dataset", "--help"], capture_output=True,
+                         text=True, timeout=120)
+    assert res.returncode == 0 and "Usage: spleeter-ext make-dataset" in res.stdout and "[default: 8]" in res.stdout
