@@ -16,7 +16,7 @@ STAGE1 ?=
 PYTEST_ARGS ?=
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: install deb test test-slow test-all bench bench-separate bench-train demo train evaluate table1 table2 curves models clean
+.PHONY: install deb lint test test-slow test-all bench bench-separate bench-train demo train evaluate table1 table2 curves models clean
 
 install: $(STAMP)
 
@@ -41,6 +41,9 @@ $(STAMP): setup.py | deb
 	$(PY) -m pip install -q -e '.[test]'
 	@touch $(STAMP)
 
+lint: install
+	$(VENV)/bin/ruff check .
+
 test: install
 	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS) tests
 
@@ -56,10 +59,10 @@ models: install
 bench: bench-separate bench-train
 
 bench-separate: install
-	$(PY) -m spleeter_ext.bench.separate --out docs/benchmarks.md
+	$(PY) -m tools.bench.separate --out docs/benchmarks.md
 
 bench-train: install
-	$(PY) -m spleeter_ext.bench.train --out docs/benchmarks.md
+	$(PY) -m tools.bench.train --out docs/benchmarks.md
 
 demo: install
 	$(VENV)/bin/spleeter-ext demo --output demo_output

@@ -40,7 +40,8 @@ setup(
         "tqdm>=4.60",
         "norbert>=0.2.1",
     ],
-    extras_require={"test": ["pytest>=7"]},
+    # ruff: `make lint` (its rules are in pyproject.toml); pinned so that a new release cannot fail CI by itself.
+    extras_require={"test": ["pytest>=7", "ruff==0.17.6"]},
     entry_points={"console_scripts": ["spleeter-ext=spleeter_ext.cli:main"]},
     classifiers=[
         "Programming Language :: Python :: 3.11",

@@ -6,7 +6,6 @@ audio through our PyAV adapter, so no ffmpeg binary is involved.
 """
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -40,7 +39,7 @@ def stock_model(tmp_path_factory):
 
     Returns a dict with ``config`` (path), ``model_dir`` and ``data`` (root with the tracks).
     """
-    from spleeter_ext import stock
+    from tools import stock
 
     root = tmp_path_factory.mktemp("stock")
     instruments = ["vocals", "drums", "bass"]

@@ -19,6 +19,7 @@ Chunked inference over long files lives outside (:mod:`spleeter_ext.separate.app
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
 
 import numpy as np
@@ -33,6 +34,26 @@ EPSILON = 1e-10
 #: Default segment of chunked separation: long enough that overlaps cost little, short enough that
 #: memory stays bounded (rounded to whole T-frame patches for spectrogram models).
 DEFAULT_SEGMENT_SECONDS = 40.0
+
+
+@dataclass(frozen=True)
+class LengthRule:
+    """The input lengths a model processes without waste: ``offset + k * period`` (any integer ``k``)
+    that are at least ``minimum``. :meth:`fit` works on Python ints and on int32 tensors (in a graph)."""
+
+    period: int
+    offset: int = 0
+    minimum: int = 1
+
+    def fit(self, n):
+        """The smallest valid length ``>= n``."""
+        if isinstance(n, (int, np.integer)):
+            return max(self.minimum, int(n) + (self.offset - int(n)) % self.period)
+        return tf.maximum(self.minimum, n + tf.math.floormod(self.offset - n, self.period))
+
+    def lengths(self, below: int) -> List[int]:
+        """The valid lengths shorter than ``below``, ascending."""
+        return list(range(self.fit(1), int(below), self.period))
 
 
 class Estimator(ABC):
@@ -58,9 +79,13 @@ class Estimator(ABC):
     def separate_segments(self, segments: tf.Tensor, training: bool = False) -> tf.Tensor:
         """``(n_segments, n_samples, n_channels)`` -> ``(n_segments, n_sources, n_samples, n_channels)``."""
 
+    def length_rule(self) -> LengthRule:
+        """The segment lengths this model processes without waste (default: every length)."""
+        return LengthRule(1)
+
     def fit_segment(self, n_samples: int) -> int:
-        """The shortest efficient segment that holds ``n_samples`` whole."""
-        return int(n_samples)
+        """The shortest efficient segment that holds ``n_samples`` whole: ``length_rule().fit(n_samples)``."""
+        return int(self.length_rule().fit(int(n_samples)))
 
     def use_fft(self, name: str) -> None:
         """Choose the separation path's STFT: ``"tensorflow"`` (graph, exportable) or ``"scipy"`` (fast);
@@ -216,9 +241,10 @@ class STFTMaskEstimator(Estimator):
         mt, _ = self.body.input_multiple()
         self.body(tf.zeros((1, mt, self.F, self.n_channels)), training=False)
 
-    def fit_segment(self, n_samples: int) -> int:
+    def length_rule(self) -> LengthRule:
+        """Whole T-frame patches: ``k * T * hop - n_fft`` samples (``n_fft`` zeros are prepended)."""
         patch = self.T * self.hop_length
-        return -(-(int(n_samples) + self.n_fft) // patch) * patch - self.n_fft
+        return LengthRule(patch, -self.n_fft % patch)
 
     # --- training ---------------------------------------------------------------------------
     def training_segment_samples(self) -> int:
@@ -275,8 +301,16 @@ class WaveformEstimator(Estimator):
         """Create the body's variables with one forward pass on the shortest valid input."""
         self.body(tf.zeros((1, int(self.body.valid_length(1)), self.n_channels)), training=False)
 
-    def fit_segment(self, n_samples: int) -> int:
-        return int(self.body.valid_length(int(n_samples)))
+    def length_rule(self) -> LengthRule:
+        """The body's valid lengths (``valid_length(n) == n``). Strided levels map a length down and the
+        way back up affinely, so these are ``valid_length(1) + k * period`` (``k >= 0``), ``period`` the
+        product of the strides; two calls of ``valid_length`` read it, a third checks the progression."""
+        first = int(self.body.valid_length(1))
+        period = int(self.body.valid_length(first + 1)) - first
+        if period < 1 or int(self.body.valid_length(first + period + 1)) != first + 2 * period:
+            raise ConfigError(f"{self.config.get('_source', '<config>')}: the valid lengths of model "
+                              f"'{self.config['model']['type']}' are not an arithmetic progression")
+        return LengthRule(period, first % period, first)
 
     def segment_samples(self, seconds=None):
         seconds = seconds or DEFAULT_SEGMENT_SECONDS

@@ -1,28 +1,6 @@
-"""Separation benchmark: ``spleeter-ext separate`` against stock ``spleeter separate`` on the same
-4-stem, full-size Spleeter checkpoint, in one run.
+"""Separation benchmark: ``spleeter-ext separate`` against stock ``spleeter separate`` on one 4-stem checkpoint.
 
-``python -m spleeter_ext.bench.separate --out docs/benchmarks.md [--quick] [--workdir DIR]``
-
-1. Stock ``spleeter train`` writes a Spleeter-format checkpoint of the 4-stem architecture (filters
-   16..512, T=512, F=1024, frames 4096/1024, ``unet.unet``) after 2 steps on generated ~14 s
-   tracks; both tools then read the same config and checkpoint.
-2. Music-like inputs from :func:`spleeter_ext.data.synth.render_track`, 16-bit stereo 44.1 kHz wav:
-   30 s, 1 min, 10 min and 60 min files (the long ones are pieces of a few rendered minutes,
-   concatenated with random gains and channel swaps) and ten different 30 s songs.
-3. Every command runs as its own process, measured for wall time and peak RSS
-   (:func:`spleeter_ext.bench.common.peak_rss_of`): ``spleeter-ext separate -p CONFIG -o OUT FILES``
-   and ``spleeter separate -p CONFIG -o OUT FILES -d SECONDS`` (stock's default ffmpeg adapter, as
-   users run it; ``-d`` at the file length, or stock silently stops at 600 s). Both tools' stems
-   are checked (every stem exists, has the input's length, is finite and not silent) before a
-   time is reported. The short cases run ``--repeat`` times, alternating the tools; times are
-   medians, peak RSS the largest of the repeats.
-4. Stock needs ~26 MiB of RSS per second of audio: the 60 min case is never run for it (its time
-   and RSS are extrapolated linearly from its measured runs), and the 10 min case only when the
-   memory available exceeds the extrapolated peak with a margin.
-5. The fraction of this CPU's convolution throughput the separator reaches is
-   ``real-time factor x FLOPs per audio second / measured GFLOP/s`` (:mod:`.flops`).
-
-``--quick`` runs the 30 s case and the 10-file batch only.
+``python -m tools.bench.separate --out docs/benchmarks.md [--quick] [--workdir DIR]`` (method: docs/benchmarks.md).
 """
 from __future__ import annotations
 
@@ -131,7 +109,7 @@ def ours_cli() -> str:
 # ------------------------------------------------------------------ checkpoint
 def build_checkpoint(root: Path) -> Path:
     """Config of a 4-stem full-size Spleeter checkpoint trained 2 steps by stock ``spleeter train``."""
-    from ..stock import SPLEETER_4STEMS_FILTERS, train, write_config, write_training_set
+    from tools.stock import SPLEETER_4STEMS_FILTERS, train, write_config, write_training_set
 
     config = root / "config.json"
     if (root / "model" / "checkpoint").is_file() and config.is_file():
@@ -165,7 +143,7 @@ def _write_wav(path: Path, mix: np.ndarray) -> None:
 
 def render_song(seconds: float, seed: int) -> np.ndarray:
     """A rendered music-like stereo mixture ``(n, 2)``."""
-    from ..data.synth import render_track
+    from spleeter_ext.data.synth import render_track
 
     return np.sum(list(render_track(seconds, sample_rate=SAMPLE_RATE, seed=seed).values()), axis=0)
 
@@ -236,7 +214,7 @@ def ours_command(files: Sequence[Path], config: Path, out: Path) -> List[str]:
 def stock_command(files: Sequence[Path], config: Path, out: Path, seconds: float) -> List[str]:
     """Stock with its default ffmpeg adapter, separating ``seconds`` of each file (``-d``: stock's default
     would cut at 600 s)."""
-    from ..stock import separate_cmd
+    from tools.stock import separate_cmd
 
     return separate_cmd([str(f) for f in files], config, out, adapter=None) + ["-d", f"{seconds:g}"]
 
@@ -485,7 +463,7 @@ def main(argv=None) -> None:
     convs.append(flops.conv_throughput(batch=3, runs=5))
     fps = flops.flops_per_audio_second()
     body = build_report(cases, results, convs, fps, args.repeat, loads)
-    cmd = "python -m spleeter_ext.bench.separate --out docs/benchmarks.md" + (" --quick" if args.quick else "")
+    cmd = "python -m tools.bench.separate --out docs/benchmarks.md" + (" --quick" if args.quick else "")
     cmd += "" if args.repeat == 3 else f" --repeat {args.repeat}"
     cmd += f" --workdir {args.workdir}" if args.workdir else ""
     title = "Separation: spleeter-ext vs stock `spleeter separate`, 4-stem full-size checkpoint"

@@ -1,7 +1,6 @@
-"""Training benchmark: step time and examples/s of every model config on this CPU, and the input
-pipeline's throughput against the fastest model's consumption.
+"""Training benchmark: step time of every preset, and the input pipeline's throughput against the fastest model's.
 
-``python -m spleeter_ext.bench.train [--out docs/benchmarks.md] [--steps N] [--only small|paper|all]``
+``python -m tools.bench.train [--out docs/benchmarks.md] [--steps N] [--only small|paper|all]``
 """
 from __future__ import annotations
 
@@ -20,9 +19,9 @@ def time_steps(config_name: str, steps: int, warmup: int = 2):
     """Seconds per training step (median) and the batch size of ``config_name`` on random inputs."""
     import tensorflow as tf
 
-    from ..config import load_config
-    from ..models.estimators import build_estimator
-    from ..train import make_keras_model
+    from spleeter_ext.config import load_config
+    from spleeter_ext.models.estimators import build_estimator
+    from spleeter_ext.train import make_keras_model
 
     cfg = load_config(config_name)
     est = build_estimator(cfg)
@@ -49,9 +48,9 @@ def time_steps(config_name: str, steps: int, warmup: int = 2):
 
 
 def pipeline_rate(segment_seconds: float, batch_size: int) -> float:
-    from ..data.make_dataset import make_dataset
-    from ..data.pipeline import pipeline_throughput
-    from ..data.tracks import discover
+    from spleeter_ext.data.make_dataset import make_dataset
+    from spleeter_ext.data.pipeline import pipeline_throughput
+    from spleeter_ext.data.tracks import discover
 
     with tempfile.TemporaryDirectory() as tmp:
         root = make_dataset(Path(tmp) / "synth", 6, 0, 30.0, seed=0, engine="numpy")
@@ -71,7 +70,7 @@ def main(argv=None) -> None:
     ap.add_argument("--only", choices=("small", "paper", "all"), default="all")
     args = ap.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from ..config import list_presets
+    from spleeter_ext.config import list_presets
 
     names = [n for n in list_presets() if n != "demo"]
     if args.only == "small":
@@ -93,7 +92,7 @@ def main(argv=None) -> None:
              f"augmentation: {full:.1f} examples/s with the decoded-track cache, {offset:.1f} examples/s reading by "
              f"offset, against {fastest[1]:.2f} examples/s consumed by the fastest model ({fastest[0]}): "
              f"{full / fastest[1]:.1f}x / {offset / fastest[1]:.1f}x.")
-    cmd = "python -m spleeter_ext.bench.train" + (f" --only {args.only}" if args.only != "all" else "")
+    cmd = "python -m tools.bench.train" + (f" --only {args.only}" if args.only != "all" else "")
     write_section(args.out, "train", "Training step time (random inputs, Adam)", body, cmd)
     print(body)
 

@@ -1,10 +1,6 @@
-"""Benchmark: fast exact framewise SDR vs ``museval.evaluate`` on the same material.
+"""Benchmark of the fast exact framewise SDR against ``museval.evaluate`` (which also computes ISR/SIR/SAR).
 
-``python -m spleeter_ext.evaluation.bench [--seconds 30] [--sources 4] [--header]`` prints one
-markdown table row (optionally preceded by the header) with both timings, the speed-up and the
-largest absolute SDR difference over all frames.  museval's time is for its full call (it computes
-ISR/SIR/SAR too: SDR alone cannot be requested from it), which is exactly what the fast path replaces
-when only SDR is needed.
+``python -m tools.bench.sdr [--seconds 30] [--sources 4] [--header]`` prints one markdown table row.
 """
 from __future__ import annotations
 
@@ -14,8 +10,8 @@ from typing import List, Optional
 
 import numpy as np
 
-from .sdr import framewise_sdr
-from .signals import degraded_estimates, music_like_sources
+from spleeter_ext.evaluation.sdr import framewise_sdr
+from spleeter_ext.evaluation.signals import degraded_estimates, music_like_sources
 
 HEADER = ("| benchmark | material | fast SDR (s) | museval.evaluate (s) | speed-up | max abs SDR diff (dB) |\n"
           "|---|---|---:|---:|---:|---:|")

@@ -1,21 +1,5 @@
-"""This CPU's sustained TensorFlow convolution throughput on the layer shapes of Spleeter's U-Net, and
-the FLOPs one second of audio costs the 4-stem Spleeter architecture.
-
-Throughput: every convolution of one Spleeter U-Net (six 5x5 stride-2 ``Conv2D`` encoder levels on
-``(batch, 512, 1024, 2)`` patches, six 5x5 stride-2 ``Conv2DTranspose`` decoder levels on the
-concatenated skips, the 4x4 dilated output ``Conv2D``) is timed alone, float32, NHWC, inside a
-``tf.function`` (``tf.nn.conv2d`` / ``tf.nn.conv2d_transpose``, the ops the Keras layers call),
-after warm-up runs; each layer's time is the median of ``runs`` calls. GFLOP/s = 2 x MACs / median
-time, aggregated as total FLOPs / total time over the encoder convolutions (``Conv2D``), over the
-decoder (``Conv2DTranspose``) and over the whole U-Net (the ceiling a separator running these
-layers can reach on this CPU).
-
-Cost per second of audio: 2 x the MACs counted by :func:`spleeter_ext.models.info.macs_per_second`
-on the 4-stem ``SpleeterUNet2D`` (T=512, F=1024, frame step 1024 at 44.1 kHz; convolutions,
-transposed convolutions and the output heads; element-wise operations, STFT and masking are not
-counted).
-
-``python -m spleeter_ext.bench.flops [--batch 3] [--runs 5]``
+"""This CPU's TensorFlow convolution throughput on the layers of Spleeter's U-Net, and the FLOPs one second of
+audio costs the 4-stem Spleeter architecture: ``python -m tools.bench.flops [--batch 3] [--runs 5]``.
 """
 from __future__ import annotations
 
@@ -27,7 +11,7 @@ from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 
-from ..stock import SPLEETER_4STEMS_FILTERS
+from tools.stock import SPLEETER_4STEMS_FILTERS
 
 SAMPLE_RATE = 44100
 FRAME_STEP = 1024
@@ -132,8 +116,8 @@ def conv_throughput(batch: int = 3, runs: int = 5, warmup: int = 2) -> Dict[str,
 def flops_per_audio_second(n_sources: int = 4) -> float:
     """FLOPs (2 x MACs from :mod:`spleeter_ext.models.info`) of the ``n_sources`` Spleeter U-Nets per
     second of stereo 44.1 kHz audio."""
-    from ..models import info
-    from ..models.unet import SpleeterUNet2D
+    from spleeter_ext.models import info
+    from spleeter_ext.models.unet import SpleeterUNet2D
 
     body = SpleeterUNet2D(n_sources, 2, conv_n_filters=SPLEETER_4STEMS_FILTERS)
     return 2.0 * info.macs_per_second(body, "2d", sample_rate=SAMPLE_RATE, frame_step=FRAME_STEP, n_bins=F)

@@ -1,8 +1,5 @@
-"""Run stock Spleeter 2.4.2 beside spleeter-ext: write a small training set and config, train a
-Spleeter-format checkpoint with ``spleeter train``, separate with ``spleeter separate``.
-
-Used by the parity tests and by ``make bench`` (both tools on the same checkpoint, in the same run).
-Stock Spleeter reads audio through our PyAV adapter (``-a``) so no ffmpeg binary is needed.
+"""Stock Spleeter 2.4.2 beside spleeter-ext, for the parity tests and ``make bench``: a small training set
+and config, ``spleeter train`` and ``spleeter separate`` (audio through our PyAV adapter, no ffmpeg binary).
 """
 from __future__ import annotations
 
@@ -30,7 +27,7 @@ def write_training_set(root: Path, instruments: Sequence[str], n_tracks: int = 3
     """Write ``n_tracks`` music-like tracks (wav) and Spleeter's ``train.csv``; return the CSV path."""
     import soundfile as sf
 
-    from .data.synth import render_track
+    from spleeter_ext.data.synth import render_track
 
     root = Path(root)
     rows = []
@@ -108,7 +105,7 @@ def separate_arrays(config: Path, waveforms: Dict[str, np.ndarray], mwf: bool = 
     with tempfile.TemporaryDirectory() as tmp:
         src, dst = Path(tmp) / "in.npz", Path(tmp) / "out.npz"
         np.savez(src, **waveforms)
-        cmd = [sys.executable, "-m", "spleeter_ext.stock", str(config), str(src), str(dst)] + (["--mwf"] if mwf else [])
+        cmd = [sys.executable, __file__, str(config), str(src), str(dst)] + (["--mwf"] if mwf else [])
         subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=timeout, env=_env())
         out: Dict[str, Dict[str, np.ndarray]] = {}
         with np.load(dst) as data:
