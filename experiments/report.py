@@ -135,7 +135,8 @@ def verdict_h1(rankings: Dict[int, List[str]], compute: List[dict], labels: Dict
     text = (f"At {steps[-1]} steps the best model is {_name(labels, leader)}, first at every budget from {lead_since} "
             f"steps on" + (f"; 2D Demucs ranks {pos} of {len(final)}." if pos else "."))
     if compute:
-        text += f" At equal training FLOPs (the largest common level) the best is {_name(labels, compute[-1]['ranking'][0])}."
+        best = _name(labels, compute[-1]["ranking"][0])
+        text += f" At equal training FLOPs (the largest common level) the best is {best}."
     if leader == candidate:
         return "H1 is consistent with these curves: " + text
     return ("H1 is not supported at this budget: " + text + " The paper's winner does not lead here, and the leader "
@@ -201,7 +202,8 @@ def _format(analysis: dict, labels: Dict[str, str]) -> List[str]:
         lines.append("")
     if "gain" in analysis:
         lines += ["## The stack's gain over its first stage's architecture", "",
-                  "| steps | single (dB) | stacked (dB) | gain (dB) | standard error (dB) |", "|---:|---:|---:|---:|---:|"]
+                  "| steps | single (dB) | stacked (dB) | gain (dB) | standard error (dB) |",
+                  "|---:|---:|---:|---:|---:|"]
         for _, g in analysis["gain"].iterrows():
             lines.append(f"| {int(g['step'])} | {g['single']:.2f} | {g['stacked']:.2f} | {g['gain']:+.2f} | "
                          f"{g['se']:.2f} |")
@@ -240,7 +242,8 @@ def curves(ctx: Context, seeds: int, train: bool = True) -> Dict[str, Path]:
         hit = f[f["collapsed"] != ""]
         if not hit.empty:
             last = f.iloc[-1]
-            revived.append(f"- {labels[key]}: collapsed stems {', '.join(f'{int(s)} steps: {c}' for s, c in zip(hit['step'], hit['collapsed']))}; "
+            when = ", ".join(f"{int(s)} steps: {c}" for s, c in zip(hit["step"], hit["collapsed"]))
+            revived.append(f"- {labels[key]}: collapsed stems {when}; "
                            f"at {int(last['step'])} steps: {last['collapsed'] or 'none (revived)'}")
     lines += ["", "## Collapsed stems on the validation songs (estimate ≥ 30 dB below the reference, any seed)", ""]
     lines += revived or ["- none"]

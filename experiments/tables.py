@@ -13,8 +13,18 @@ from spleeter_ext.errors import SpleeterExtError
 from spleeter_ext.log import logger
 
 from . import figures
-from .common import (INSTRUMENTS, SINGLE_MODELS, Context, ModelSpec, display_path, git_commit, model_spec, stack_of,
-                     versions, write_json)
+from .common import (
+    INSTRUMENTS,
+    SINGLE_MODELS,
+    Context,
+    ModelSpec,
+    display_path,
+    git_commit,
+    model_spec,
+    stack_of,
+    versions,
+    write_json,
+)
 from .ledger import Ledger
 from .runner import ORACLES, Runner
 

@@ -29,9 +29,10 @@ def fail(message: str, code: int = 1) -> None:
     raise typer.Exit(code)
 
 
-def command(name: Optional[str] = None) -> Callable[[Callable], Callable]:
-    """Register ``fn`` as a command with the shared behaviour: a ``--verbose`` option, logging configured
-    before the command runs, and any :class:`SpleeterExtError` reported as one ``error:`` line."""
+def command(name: Optional[str] = None, target: Optional[typer.Typer] = None) -> Callable[[Callable], Callable]:
+    """Register ``fn`` as a command of ``target`` (default: this CLI) with the shared behaviour: a ``--verbose``
+    option, logging configured before the command runs, and any :class:`SpleeterExtError` reported as one
+    ``error:`` line."""
 
     def register(fn: Callable) -> Callable:
         @functools.wraps(fn)
@@ -47,7 +48,7 @@ def command(name: Optional[str] = None) -> Callable[[Callable], Callable]:
                                     annotation=bool)
         run.__signature__ = signature.replace(parameters=[*signature.parameters.values(), verbose])
         run.__annotations__ = {**fn.__annotations__, "verbose": bool}
-        return app.command(name)(run)
+        return (target or app).command(name)(run)
 
     return register
 

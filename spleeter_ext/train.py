@@ -27,8 +27,6 @@ import time
 from pathlib import Path
 from typing import Dict, List, Optional
 
-import numpy as np
-
 from . import curves
 from .config import dump_config, load_config
 from .errors import ConfigError, SpleeterExtError

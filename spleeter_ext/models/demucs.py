@@ -9,8 +9,20 @@ import tensorflow as tf
 
 from ..errors import ConfigError
 from .base import Body, Body1D, Body2D
-from .blocks import (CONV, CONV_TRANSPOSE, GLU, Chain, apply_output_activation, bilstm, center_crop,
-                     check_output_activation, dim, fold_features, split_sources, torch_init)
+from .blocks import (
+    CONV,
+    CONV_TRANSPOSE,
+    GLU,
+    Chain,
+    apply_output_activation,
+    bilstm,
+    center_crop,
+    check_output_activation,
+    dim,
+    fold_features,
+    split_sources,
+    torch_init,
+)
 from .params import check_bool, per_level_ints, positive_int
 from .registry import register
 

@@ -188,7 +188,6 @@ class STFTMaskEstimator(Estimator):
         n = tf.shape(waveform)[0]
         padded = tf.concat([tf.zeros((self.n_fft, self.n_channels)), waveform], axis=0)
         spec = self._stft(padded)  # (n_frames, bins, C)
-        n_frames = tf.shape(spec)[0]
         patches = self.magnitude_patches(spec)
         est = self.estimate_magnitudes(patches, training=training)  # (P, T, F, C, S)
         if self.mwf:
@@ -321,7 +320,8 @@ class WaveformEstimator(Estimator):
 
     def compute_losses(self, mixture, sources, training=True):
         est = self.body(mixture, training=training)  # (B, n, C, S)
-        losses = {name: tf.reduce_mean(tf.abs(est[..., k] - sources[..., k])) for k, name in enumerate(self.instruments)}
+        losses = {name: tf.reduce_mean(tf.abs(est[..., k] - sources[..., k]))
+                  for k, name in enumerate(self.instruments)}
         return tf.add_n(list(losses.values())), losses
 
 

@@ -65,7 +65,8 @@ def register(name: str, domain: str, description: str = "", aliases: tuple = (),
     def deco(builder):
         if name in _REGISTRY or name in _ALIASES:
             raise ValueError(f"model '{name}' is already registered")
-        _REGISTRY[name] = ModelSpec(name, domain, builder, description or (builder.__doc__ or "").strip().split("\n")[0],
+        summary = description or (builder.__doc__ or "").strip().split("\n")[0]
+        _REGISTRY[name] = ModelSpec(name, domain, builder, summary,
                                     dict(defaults), tuple(aliases))
         for alias in aliases:
             _ALIASES[alias] = name

@@ -84,8 +84,8 @@ def model_table() -> str:
             field = str(r["receptive_field"])
         lines.append((name, r["domain"], f"{r['params'] / 1e6:.2f} M", f"{r['macs_per_second'] / 1e9:.2f}", field,
                       r["preset"] if r["preset"] != "-" else "defaults, 4 stems", r["description"]))
-    widths = [max(len(h), *(len(l[i]) for l in lines)) for i, h in enumerate(header)]
+    widths = [max(len(h), *(len(line[i]) for line in lines)) for i, h in enumerate(header)]
     fmt = "  ".join(f"{{:<{w}}}" for w in widths[:-1]) + "  {}"
     out = [fmt.format(*header), fmt.format(*("-" * w for w in widths[:-1]), "-" * 11)]
-    out += [fmt.format(*l) for l in lines]
+    out += [fmt.format(*line) for line in lines]
     return "\n".join(out)

@@ -9,8 +9,7 @@ import tensorflow as tf
 
 from ..errors import ConfigError
 from .base import Body, Body1D, Body2D, ceil_to_multiple
-from .blocks import (CONV, CONV_TRANSPOSE, activation_layer, apply_output_activation, check_output_activation,
-                     norm_layer)
+from .blocks import CONV, CONV_TRANSPOSE, activation_layer, apply_output_activation, check_output_activation, norm_layer
 from .params import check_list_of_int, per_level
 from .registry import register
 

@@ -7,8 +7,15 @@ from typing import Any, Sequence, Tuple
 import tensorflow as tf
 
 from .base import Body, Body1D, Body2D, ceil_to_multiple
-from .blocks import (CONV, Decimate, LinearUpsample, activation_layer, apply_output_activation,
-                     check_output_activation, split_sources)
+from .blocks import (
+    CONV,
+    Decimate,
+    LinearUpsample,
+    activation_layer,
+    apply_output_activation,
+    check_output_activation,
+    split_sources,
+)
 from .params import per_level, per_level_ints, per_level_kernels, positive_int
 from .registry import register
 

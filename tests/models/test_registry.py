@@ -12,7 +12,6 @@ from spleeter_ext.models import registry
 from spleeter_ext.models.estimators import build_estimator
 from tests.models._helpers import N_BINS, N_FRAMES, N_SAMPLES, NAMES, TINY, example, tiny_config
 
-
 BODIES = [n for n in NAMES if registry.get(n).domain != "stack"]  # a stacked model is a combination of bodies
 
 
