@@ -22,7 +22,7 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-from ..audio import io as audio_io
+from .. import audio
 from ..config import DEFAULT_OVERLAP, load_config
 from ..errors import AudioError, ParameterError, SpleeterExtError
 from ..log import Progress, logger
@@ -125,7 +125,7 @@ class Separator:
     def separate(self, waveform: np.ndarray, sample_rate: Optional[int] = None) -> Dict[str, np.ndarray]:
         """Separate an array ``(n_samples, n_channels)`` -> ``{instrument: (n, n_channels)}`` at the
         model's sample rate (``self.sample_rate``). ``sample_rate`` (of the input) triggers resampling."""
-        x = audio_io.as_channels_last(waveform, "waveform")
+        x = audio.as_channels_last(waveform, "waveform")
         if len(x) == 0:
             raise ParameterError("waveform has no samples")
         bad = ~np.isfinite(x)
@@ -133,8 +133,8 @@ class Separator:
             i = int(np.argwhere(bad)[0][0])
             raise ParameterError(f"waveform has NaN/Inf samples (first at index {i}); clean the input")
         if sample_rate is not None and int(sample_rate) != self.sample_rate:
-            x = audio_io.resample(x, int(sample_rate), self.sample_rate)
-        x = audio_io.to_channels(x, self.n_channels, name="waveform")
+            x = audio.resample(x, int(sample_rate), self.sample_rate)
+        x = audio.to_channels(x, self.n_channels, name="waveform")
         seg = self._segment_for(len(x))
         overlap = self.overlap if seg == self.segment else 0
         out = apply.separate_array(x, self._run, seg, overlap, self.batch_size)
@@ -175,7 +175,7 @@ class Separator:
         total = 0.0
         for f in files:
             try:
-                info = audio_io.probe(f)
+                info = audio.probe(f)
                 if info.duration:
                     d = max(0.0, info.duration - offset)
                     total += min(d, duration) if duration else d
@@ -189,7 +189,7 @@ class Separator:
                     if stop.is_set():
                         return
                     try:
-                        r = audio_io.AudioReader(f, sample_rate=self.sample_rate, n_channels=self.n_channels,
+                        r = audio.AudioReader(f, sample_rate=self.sample_rate, n_channels=self.n_channels,
                                                  offset=offset, duration=duration)
                         in_q.put(("start", idx, r.info))
                         for block in r.blocks(int(BLOCK_SECONDS * self.sample_rate)):
@@ -219,7 +219,7 @@ class Separator:
                         rate = in_rate if keep_input_rate and in_rate else self.sample_rate
                         ws = {}
                         for inst, path in plans[idx].items():
-                            ws[inst] = audio_io.AudioWriter(path, rate, self.n_channels, codec=codec, bitrate=bitrate,
+                            ws[inst] = audio.AudioWriter(path, rate, self.n_channels, codec=codec, bitrate=bitrate,
                                                             sample_format=sample_format, protect=protect)
                             ws[inst].__enter__()
                         writers[idx] = ws
