@@ -30,6 +30,7 @@ from . import apply
 from .naming import DEFAULT_FORMAT, output_paths
 
 BLOCK_SECONDS = 5.0
+CHUNKINGS = ("auto", "grid", "crossfade")
 _END = object()
 
 
@@ -59,11 +60,15 @@ class Separator:
         fft: STFT implementation of spectrogram models, ``"scipy"`` (default, several times faster on
             CPU) or ``"tensorflow"`` (the graph ops Spleeter itself runs); their stems agree within 5e-5
             (TensorFlow's float32 FFT is the less accurate one).
+        chunking: ``"auto"`` (default): ``"grid"`` when the model allows it, else ``"crossfade"``. ``"grid"``
+            cuts spectrogram models' inputs on the whole input's STFT patch grid, so the stems equal one pass
+            over the whole input (Spleeter's) at any length; ``"crossfade"`` blends overlapping segments
+            (``overlap``), which any model allows.
     """
 
     def __init__(self, params_descriptor="spleeter:4stems", MWF: bool = False, segment: Optional[float] = None,
                  overlap: Optional[float] = None, batch_size: int = 1, threads: Optional[int] = None,
-                 fft: str = "scipy"):
+                 fft: str = "scipy", chunking: str = "auto"):
         import tensorflow as tf
 
         if threads:
@@ -89,17 +94,39 @@ class Separator:
         seconds = segment if segment is not None else inf.get("segment_seconds")
         if seconds is not None and seconds <= 0:
             raise ParameterError(f"segment must be positive seconds, got {seconds}")
-        seg = self.estimator.segment_samples(seconds)
         ov = overlap if overlap is not None else inf.get("overlap", DEFAULT_OVERLAP)
-        self.segment, self.overlap = apply.plan(seg, ov)
+        self.chunking = self._plan_chunking(chunking, seconds, ov, overlap is not None)
+        self.segment, self.overlap = self.chunking.segment, self.chunking.overlap
         self._overlap_fraction = float(ov)
         if batch_size < 1:
             raise ParameterError(f"batch_size must be >= 1, got {batch_size}")
         self.batch_size = int(batch_size)
         self._fns: Dict[int, object] = {}
         self._function(self.segment)
-        logger.info("Model %s ready in %.1f s (segment %.1f s, overlap %.0f%%)", self.config["_source"],
-                    time.monotonic() - t0, self.segment / self.sample_rate, 100 * self.overlap / self.segment)
+        how = ("on the input's patch grid" if self.chunking.mode == "sum"
+               else f"crossfade {100 * self.overlap / self.segment:.0f}%")
+        logger.info("Model %s ready in %.1f s (segment %.1f s, %s)", self.config["_source"],
+                    time.monotonic() - t0, self.segment / self.sample_rate, how)
+
+    def _plan_chunking(self, choice: str, seconds: Optional[float], overlap: float,
+                       overlap_given: bool) -> apply.Chunking:
+        """The patch grid when the model's masks are patch-local (stems equal one whole-input pass at any
+        length), else overlapping segments with a crossfade."""
+        if choice not in CHUNKINGS:
+            raise ParameterError(f"chunking must be one of {', '.join(CHUNKINGS)}, got {choice!r}")
+        est = self.estimator
+        local = bool(getattr(est, "patch_local", False))
+        if choice == "grid" and not local:
+            raise ParameterError(f"{self.config['_source']}: chunking 'grid' needs a spectrogram model whose masks "
+                                 f"are computed patch by patch; '{self.config['model']['type']}' is not; use "
+                                 "'crossfade' or 'auto'")
+        seg = est.segment_samples(seconds)
+        if choice == "crossfade" or not local:
+            return apply.Chunking(*apply.plan(seg, overlap))
+        if overlap_given:
+            logger.debug("overlap %.2f unused: segments follow the input's patch grid", overlap)
+        patch = est.T * est.hop_length
+        return apply.Chunking.grid(est.n_fft, est.hop_length, est.T, (seg + est.n_fft) // patch)
 
     # ------------------------------------------------------------------ in memory
     def _function(self, length: int):
@@ -108,19 +135,23 @@ class Separator:
 
         if length not in self._fns:
             spec = tf.TensorSpec((None, length, self.n_channels), tf.float32)
-            fn = tf.function(lambda x: self.estimator.separate_segments(x, training=False),
-                             input_signature=[spec], autograph=False)
+            run = self.estimator.separate_windows if self.chunking.mode == "sum" else \
+                self.estimator.separate_segments
+            fn = tf.function(lambda x: run(x, training=False), input_signature=[spec], autograph=False)
             self._fns[length] = fn.get_concrete_function()
         return self._fns[length]
 
     def _run(self, segments: np.ndarray) -> np.ndarray:
         return self._function(segments.shape[1])(segments).numpy()
 
-    def _segment_for(self, n_samples: Optional[int]) -> int:
-        """The full segment, or a shorter one that still holds a short input whole (no padding waste)."""
-        if n_samples is None or n_samples >= self.segment:
-            return self.segment
-        return min(self.segment, self.estimator.fit_segment(n_samples))
+    def _chunking_for(self, n_samples: Optional[int]) -> apply.Chunking:
+        """The chunking of an input of about ``n_samples`` (``None``: unknown). Crossfading a short input uses
+        a shorter segment that holds it whole (no padding waste); the grid cuts its last segment itself."""
+        ch = self.chunking
+        if ch.mode == "sum" or n_samples is None or n_samples >= ch.segment:
+            return ch
+        seg = min(ch.segment, self.estimator.fit_segment(n_samples))
+        return ch if seg == ch.segment else apply.Chunking(*apply.plan(seg, self._overlap_fraction))
 
     def separate(self, waveform: np.ndarray, sample_rate: Optional[int] = None) -> Dict[str, np.ndarray]:
         """Separate an array ``(n_samples, n_channels)`` -> ``{instrument: (n, n_channels)}`` at the
@@ -135,9 +166,10 @@ class Separator:
         if sample_rate is not None and int(sample_rate) != self.sample_rate:
             x = audio.resample(x, int(sample_rate), self.sample_rate)
         x = audio.to_channels(x, self.n_channels, name="waveform")
-        seg = self._segment_for(len(x))
-        overlap = self.overlap if seg == self.segment else 0
-        out = apply.separate_array(x, self._run, seg, overlap, self.batch_size)
+        ch = self._chunking_for(len(x))
+        if ch.mode == "crossfade" and ch.segment != self.segment:
+            ch = apply.Chunking(ch.segment, 0)  # a short input in one segment: nothing to blend
+        out = apply.separate_array(x, self._run, ch, batch_size=self.batch_size)
         return {name: out[k] for k, name in enumerate(self.instruments)}
 
     # ------------------------------------------------------------------ files
@@ -281,28 +313,24 @@ class Separator:
                         secs = max(0.0, payload.duration - offset)
                         secs = min(secs, duration) if duration else secs
                         known = int((secs + 1.0) * self.sample_rate)
-                    seg = self._segment_for(known)
-                    ov = self.overlap if seg == self.segment else apply.plan(seg, self._overlap_fraction)[1]
-                    state[idx] = {"seg": apply.Segmenter(seg, ov, self.n_channels),
-                                  "ola": apply.OverlapAdd(seg, ov), "batch": [], "t0": time.monotonic()}
+                    state[idx] = {"stream": apply.Stream(self._chunking_for(known), self.n_channels),
+                                  "jobs": [], "t0": time.monotonic()}
                     pipe.message(("open", idx, payload.sample_rate))
                 elif kind == "block":
                     st = state[idx]
-                    st["batch"].extend(st["seg"].feed(payload))
-                    while len(st["batch"]) >= self.batch_size:
-                        pipe.run(idx, st, st["batch"][: self.batch_size])
-                        st["batch"] = st["batch"][self.batch_size:]
+                    ready, st["jobs"] = apply.batches(st["jobs"] + st["stream"].feed(payload), self.batch_size)
+                    for jobs in ready:
+                        pipe.run(idx, st["stream"], jobs)
                 elif kind == "end":
                     st = state.pop(idx)
-                    st["batch"].extend(st["seg"].finish())
-                    if st["seg"].n_samples == 0:
+                    ready, _ = apply.batches(st["jobs"] + st["stream"].finish(), self.batch_size, final=True)
+                    if st["stream"].n_samples == 0:
                         reason = (f"no audio after the offset of {offset:g} s (the file is shorter); use a smaller -s"
                                   if offset > 0 else "no audio samples decoded; the file is empty")
                         pipe.message(("abort", idx, f"{files[idx]}: {reason}"))
                         continue
-                    while st["batch"]:
-                        pipe.run(idx, st, st["batch"][: self.batch_size])
-                        st["batch"] = st["batch"][self.batch_size:]
+                    for jobs in ready:
+                        pipe.run(idx, st["stream"], jobs)
                     pipe.message(("close", idx, None), lambda i=idx, t0=st["t0"]: setattr(
                         results[i], "seconds", time.monotonic() - t0))
                 elif kind == "error":
@@ -348,9 +376,9 @@ class _ModelPipeline:
         self.fifo.append(("message", item, then))
         self._flush()
 
-    def run(self, idx: int, st: dict, items) -> None:
-        future = self.pool.submit(self.sep._run, np.stack([s for _, s, _ in items]))
-        self.fifo.append(("run", (idx, st, items), future))
+    def run(self, idx: int, stream: "apply.Stream", jobs) -> None:
+        future = self.pool.submit(self.sep._run, np.stack([job.segment for job in jobs]))
+        self.fifo.append(("run", (idx, stream, jobs), future))
         self.in_flight += 1
         self._flush()
 
@@ -367,13 +395,13 @@ class _ModelPipeline:
                 return
             self.fifo.popleft()
             self.in_flight -= 1
-            idx, st, items = payload
+            idx, stream, jobs = payload
             out = extra.result()
-            n_total = st["seg"].n_samples
-            for (start, _, last), separated in zip(items, out):
-                block = st["ola"].add(start, separated, last, n_total if last else None)
-                self.out_q.put(("data", idx, block))
-                self.bar.update(block.shape[1] / self.sep.sample_rate)
+            for job, separated in zip(jobs, out):
+                block = stream.put(job, separated)
+                if block is not None and block.shape[1]:
+                    self.out_q.put(("data", idx, block))
+                    self.bar.update(block.shape[1] / self.sep.sample_rate)
 
     def drain(self) -> None:
         self._flush(force=True)
