@@ -48,6 +48,9 @@ def separate(
                                                 help="wav sample format: s16 (default), s24 or f32."),
     input_rate: bool = typer.Option(False, "--input-rate",
                                     help="Write stems at the input's sample rate instead of the model's."),
+    allow_truncated: bool = typer.Option(False, "--allow-truncated",
+                                         help="Separate the decodable part of an input shorter than its header "
+                                              "declares (logged) instead of failing."),
     verbose: bool = VerboseOption,
 ) -> None:
     """Separate audio files into stems."""
@@ -58,7 +61,7 @@ def separate(
         sep = Separator(params, MWF=mwf, segment=segment, overlap=overlap, batch_size=batch_size, threads=jobs)
         results = sep.separate_files(files, output_path, codec=codec, bitrate=bitrate, filename_format=filename_format,
                                      offset=offset, duration=duration, keep_input_rate=input_rate,
-                                     sample_format=sample_format)
+                                     sample_format=sample_format, allow_truncated=allow_truncated)
     except SpleeterExtError as exc:
         _fail(str(exc))
     failed = [r for r in results if not r.ok]

@@ -14,16 +14,19 @@ from ..errors import AudioError, ParameterError
 from ..log import logger
 from .channels import downmix_for
 from .checks import _check_count, _reason
-from .probe import AudioInfo, _audio_stream
+from .probe import MP4_FAMILY, AudioInfo, _audio_stream
 from .resampling import stream_resampler
 
 #: Seconds decoded and discarded before ``offset`` for lossy codecs: after a seek, MP3 needs
 #: two frames (bit reservoir), AAC one (MDCT overlap) and Opus ~0.3 s to converge exactly.
 _LOSSY_PREROLL_SECONDS = 0.5
-#: A decode is "clearly short" when it misses more than max(0.5 s, 2 %) of the declared length.
-_TRUNCATION_SECONDS = 0.5
-_TRUNCATION_FRACTION = 0.02
-_MP4_FAMILY = {"mov", "mp4", "m4a", "3gp", "3g2", "mj2", "ipod"}
+#: A decode of a stream whose container does not declare its frames exactly (lossy codecs; lossless ones in
+#: containers that give a rounded time, e.g. Matroska's milliseconds) is short when it misses more than
+#: max(0.5 s, 2 %) of the declared length: such lengths can be estimates (an MP3 without Xing/LAME header
+#: and raw ADTS AAC are timed from the bit rate of their first packets, off by seconds for VBR) or count
+#: encoder priming and padding that the decoder drops (Opus: a 312-sample pre-skip at 48 kHz).
+LOSSY_TOLERANCE_SECONDS = 0.5
+LOSSY_TOLERANCE_FRACTION = 0.02
 #: ``Stream.discard`` value that makes the demuxer skip a stream's packets (PyAV >= 18; ``None`` before,
 #: when the packets of streams not being read are dropped after demuxing instead).
 _DISCARD_ALL = getattr(getattr(av.stream, "Discard", None), "all", None)
@@ -119,7 +122,7 @@ def _bounds(info: AudioInfo, offset: float, duration: Optional[float]
     requested_stop = None if duration is None else start + int(round(duration * info.sample_rate))
     declared_end = info.n_samples
     stop = requested_stop
-    if declared_end is not None and _MP4_FAMILY & set(info.format.split(",")):
+    if declared_end is not None and MP4_FAMILY & set(info.format.split(",")):
         stop = declared_end if stop is None else min(stop, declared_end)
     return start, requested_stop, stop, declared_end
 
@@ -247,9 +250,20 @@ def _decode_streams(container: "av.container.InputContainer", path: str, ranges:
                 return
 
 
+def length_tolerance(info: AudioInfo, expected: int) -> int:
+    """Input samples a decode of ``expected`` samples may miss before it is called truncated: none when the
+    container declares the stream's frames exactly (:attr:`AudioInfo.frames`), else max(0.5 s, 2 %)."""
+    if info.frames is not None:
+        return 0
+    return int(max(LOSSY_TOLERANCE_SECONDS * info.sample_rate, LOSSY_TOLERANCE_FRACTION * expected))
+
+
 def _check_length(path: str, info: AudioInfo, start: int, decoded: int, requested_stop: Optional[int],
-                  declared_end: Optional[int], failure: Optional[str], label: str = "") -> None:
-    """Raise :class:`AudioError` when decoding failed or stopped clearly short of the declared end.
+                  declared_end: Optional[int], failure: Optional[str], label: str = "",
+                  allow_truncated: bool = False) -> bool:
+    """Raise :class:`AudioError` when decoding failed or stopped short of the declared end (beyond
+    :func:`length_tolerance`); with ``allow_truncated``, log a warning instead. Returns True when the
+    decode was short or failed.
 
     ``label`` names the stream in the message (e.g. ``' in audio stream 2'``).
     """
@@ -258,16 +272,27 @@ def _check_length(path: str, info: AudioInfo, start: int, decoded: int, requeste
     if requested_stop is not None and expected_end is not None:
         expected_end = min(requested_stop, expected_end)
     short = False
+    expected = 0
     if expected_end is not None:
         expected = max(expected_end - start, 0)
-        short = decoded < expected - max(_TRUNCATION_SECONDS * sr_in, _TRUNCATION_FRACTION * expected)
+        short = decoded < expected - length_tolerance(info, expected)
     if failure is None and not short:
-        return
+        return False
     what = "truncated or corrupt" + (f" ({failure})" if failure else "")
-    got = f"decoded {(start + decoded) / sr_in:.1f} s"
-    if expected_end is not None:
-        got += f" of {expected_end / sr_in:.1f} s"
-    raise AudioError(f"{path}: {what}{label}: {got}; re-encode or re-download the file")
+    if expected_end is None:
+        got = f"decoded {(start + decoded) / sr_in:.1f} s"
+    elif info.frames is not None:
+        got = (f"decoded {decoded} of the {expected} sample frames its header declares"
+               f"{' after the offset' if start else ''} ({(start + decoded) / sr_in:.2f} s of "
+               f"{expected_end / sr_in:.2f} s)")
+    else:
+        got = f"decoded {(start + decoded) / sr_in:.1f} s of {expected_end / sr_in:.1f} s"
+    message = f"{path}: {what}{label}: {got}"
+    if allow_truncated:
+        logger.warning("%s; keeping the decoded part (truncated input allowed)", message)
+        return True
+    raise AudioError(f"{message}; re-encode or re-download the file, or allow truncated input "
+                     "(--allow-truncated) to keep the decoded part")
 
 
 def _non_finite_error(path: str, seconds: float, label: str = "") -> AudioError:

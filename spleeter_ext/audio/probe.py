@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import av
@@ -14,7 +15,11 @@ import av.error
 
 from ..errors import AudioError, ParameterError
 from ..log import logger
+from . import headers
 from .checks import PathLike, _check_count, _fspath, _reason
+
+#: FFmpeg's names of the MP4 family (MOV, MP4, M4A, 3GP...): their edit lists declare exact lengths.
+MP4_FAMILY = frozenset({"mov", "mp4", "m4a", "3gp", "3g2", "mj2", "ipod"})
 
 #: Open options of the small probe. FFmpeg's default ``probesize`` (5 MB) makes every open of a
 #: 16-bit PCM WAV read 5 MB (its S/PDIF-in-WAV check): ~45 ms on a 30 s file against ~1.5 ms
@@ -115,42 +120,6 @@ def _declared_duration(container: "av.container.InputContainer",
     return None
 
 
-def _riff_declared_duration(path: str) -> Optional[float]:
-    """Seconds declared by a RIFF/WAVE header (``fmt `` rate and block align, ``data`` size).
-
-    FFmpeg clamps a PCM WAV's duration to the bytes present, which hides truncation; the
-    header keeps the length the writer intended. ``None`` for non-RIFF files and for the
-    0 / 0xFFFFFFFF placeholders that streaming writers leave.
-    """
-    try:
-        with open(path, "rb") as handle:
-            head = handle.read(12)
-            if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
-                return None
-            rate = align = 0
-            for _ in range(64):
-                header = handle.read(8)
-                if len(header) < 8:
-                    return None
-                ident, size = header[:4], int.from_bytes(header[4:], "little")
-                if ident == b"fmt ":
-                    body = handle.read(min(size, 16))
-                    if len(body) < 16:
-                        return None
-                    rate = int.from_bytes(body[4:8], "little")
-                    align = int.from_bytes(body[12:14], "little")
-                    handle.seek(size - 16 + (size & 1), os.SEEK_CUR)
-                elif ident == b"data":
-                    if not rate or not align or size in (0, 0xFFFFFFFF):
-                        return None
-                    return size / align / rate
-                else:
-                    handle.seek(size + (size & 1), os.SEEK_CUR)
-    except OSError:
-        return None
-    return None
-
-
 @dataclass(frozen=True)
 class AudioInfo:
     """What :func:`probe` learns from a file's header.
@@ -161,7 +130,10 @@ class AudioInfo:
     (e.g. ``'wav'``, ``'mp3'``, ``'mov,mp4,m4a,3gp,3g2,mj2'``); ``layout`` and
     ``channel_names`` are FFmpeg's channel layout (``'5.1'``, ``'stereo'``, ``'6 channels'``
     when unspecified) and speaker names (``'FL'``, ``'FR'``..., ``'NONE'`` when unspecified);
-    ``lossless`` is True for PCM, FLAC, ALAC and other lossless codecs.
+    ``lossless`` is True for PCM, FLAC, ALAC and other lossless codecs; ``frames`` is the length in
+    sample frames when the container declares it exactly (lossless streams in WAV, RF64, Wave64, AIFF,
+    FLAC, CAF or MP4/M4A), else ``None`` (lossy streams, whose declared length may be an estimate, and
+    containers that give a rounded time or none).
     """
 
     path: str
@@ -175,11 +147,28 @@ class AudioInfo:
     layout: str = ""
     channel_names: Tuple[str, ...] = ()
     lossless: bool = False
+    frames: Optional[int] = None
 
     @property
     def n_samples(self) -> Optional[int]:
         """Declared length in samples at ``sample_rate`` (``None`` when the duration is unknown)."""
+        if self.frames is not None:
+            return self.frames
         return None if self.duration is None else int(round(self.duration * self.sample_rate))
+
+
+def _exact_frames(container: "av.container.InputContainer", stream: "av.audio.stream.AudioStream", path: str,
+                  lossless: bool) -> Optional[int]:
+    """The sample frames a lossless stream's container declares exactly (see :attr:`AudioInfo.frames`)."""
+    if not lossless:
+        return None
+    name = container.format.name
+    if name in headers.FORMATS:
+        return headers.declared_frames(path, name)
+    rate = stream.codec_context.sample_rate
+    if MP4_FAMILY & set(name.split(",")) and stream.duration and stream.time_base == Fraction(1, rate):
+        return int(stream.duration)
+    return None
 
 
 def _stream_info(container: "av.container.InputContainer", path: str, stream: int) -> AudioInfo:
@@ -187,11 +176,9 @@ def _stream_info(container: "av.container.InputContainer", path: str, stream: in
     selected = _audio_stream(container, path, stream)
     context = selected.codec_context
     layout = selected.layout
-    duration = _declared_duration(container, selected)
-    if container.format.name == "wav":
-        header = _riff_declared_duration(path)
-        if header is not None and (duration is None or header > duration + 1 / context.sample_rate):
-            duration = header
+    lossless = bool(context.codec.lossless and not context.codec.lossy)
+    frames = _exact_frames(container, selected, path, lossless)
+    duration = frames / context.sample_rate if frames is not None else _declared_duration(container, selected)
     return AudioInfo(
         path=path,
         sample_rate=int(context.sample_rate),
@@ -203,7 +190,8 @@ def _stream_info(container: "av.container.InputContainer", path: str, stream: in
         stream=stream,
         layout=layout.name,
         channel_names=tuple(channel.name for channel in layout.channels),
-        lossless=bool(context.codec.lossless and not context.codec.lossy),
+        lossless=lossless,
+        frames=frames,
     )
 
 

@@ -39,6 +39,10 @@ class AudioReader:
     stream:
         Index among the file's audio streams (``.stem.mp4``: 0 mixture, 1 drums, 2 bass,
         3 other, 4 vocals).
+    allow_truncated:
+        Accept a decode that stops short of the declared length (or fails mid-stream): log a
+        WARNING naming the file and what was decoded of what was declared, and end normally
+        (``truncated`` is then True) instead of raising.
 
     The file is opened once, in the constructor (which reads the header into :attr:`info`),
     and the first :meth:`blocks` pass decodes from that open file, closing it when done;
@@ -47,16 +51,20 @@ class AudioReader:
 
     After :meth:`blocks` is exhausted, ``n_samples_read`` holds the number of output samples
     yielded and ``complete`` is True. Errors found while decoding -- a decoder failure, a
-    decode clearly shorter than the declared duration (by more than max(0.5 s, 2 %)), NaN/Inf
-    samples -- raise :class:`AudioError` only *after* every good sample before the problem
+    decode shorter than the declared length (by any sample frame when the container declares
+    frames exactly, see :attr:`AudioInfo.frames`; else by more than max(0.5 s, 2 %), see
+    :func:`~spleeter_ext.audio.decode.length_tolerance`), NaN/Inf samples -- raise :class:`AudioError` only *after* every good sample before the problem
     has been yielded, so a streaming caller keeps the good part and decides what to do;
     ``complete`` stays False in that case. MP4/M4A files are trimmed to their declared
     duration (the edit list), which removes the AAC encoder's trailing padding.
     """
 
     def __init__(self, path: PathLike, sample_rate: Optional[float] = None, n_channels: Optional[int] = 2,
-                 offset: float = 0.0, duration: Optional[float] = None, stream: int = 0):
+                 offset: float = 0.0, duration: Optional[float] = None, stream: int = 0,
+                 allow_truncated: bool = False):
         self.path = _fspath(path)
+        self.allow_truncated = bool(allow_truncated)
+        self.truncated = False
         self.offset = _check_seconds(offset, "offset")
         self.duration = None if duration is None else _check_seconds(duration, "duration")
         self.stream = _check_count(stream, "stream", minimum=0)
@@ -160,21 +168,23 @@ class AudioReader:
             yield block
         if bad_time is not None:
             raise _non_finite_error(self.path, bad_time)
-        _check_length(self.path, self.info, start, decoded, requested_stop, declared_end, failure)
+        self.truncated = _check_length(self.path, self.info, start, decoded, requested_stop, declared_end, failure,
+                                       allow_truncated=self.allow_truncated)
         self.complete = True
 
 
 def read(path: PathLike, offset: float = 0.0, duration: Optional[float] = None,
-         sample_rate: Optional[float] = None, n_channels: Optional[int] = 2, stream: int = 0
-         ) -> Tuple[np.ndarray, int]:
+         sample_rate: Optional[float] = None, n_channels: Optional[int] = 2, stream: int = 0,
+         allow_truncated: bool = False) -> Tuple[np.ndarray, int]:
     """Decode ``path`` into ``(waveform, sample_rate)``, waveform float32 ``(n_samples, n_channels)``.
 
     Same parameters and channel policy as :class:`AudioReader` (one open of the file); unlike
     the streaming reader, any decoding problem (truncation, corruption, NaN) raises
-    :class:`AudioError` and no partial waveform is returned.
+    :class:`AudioError` and no partial waveform is returned (``allow_truncated``: the decoded
+    part of a truncated file is returned, with a WARNING).
     """
     with AudioReader(path, sample_rate=sample_rate, n_channels=n_channels, offset=offset,
-                     duration=duration, stream=stream) as reader:
+                     duration=duration, stream=stream, allow_truncated=allow_truncated) as reader:
         blocks = list(reader.blocks())
     if not blocks:
         return np.zeros((0, reader.n_channels), dtype=np.float32), reader.sample_rate

@@ -176,10 +176,12 @@ class Separator:
     def separate_to_file(self, audio_descriptor: str, destination: str, codec: str = "wav", bitrate: str = "128k",
                          filename_format: str = DEFAULT_FORMAT, offset: float = 0.0,
                          duration: Optional[float] = None, keep_input_rate: bool = False,
-                         sample_format: Optional[str] = None, synchronous: bool = True) -> FileResult:
+                         sample_format: Optional[str] = None, synchronous: bool = True,
+                         allow_truncated: bool = False) -> FileResult:
         """Separate one file; raises :class:`AudioError` if it fails (see :meth:`separate_files`)."""
         result = self.separate_files([audio_descriptor], destination, codec, bitrate, filename_format, offset,
-                                     duration, keep_input_rate, sample_format, progress=False)[0]
+                                     duration, keep_input_rate, sample_format, progress=False,
+                                     allow_truncated=allow_truncated)[0]
         if not result.ok:
             raise AudioError(result.error)
         return result
@@ -187,11 +189,14 @@ class Separator:
     def separate_files(self, files: Sequence[str], destination: str = "separated", codec: str = "wav",
                        bitrate: str = "128k", filename_format: str = DEFAULT_FORMAT, offset: float = 0.0,
                        duration: Optional[float] = None, keep_input_rate: bool = False,
-                       sample_format: Optional[str] = None, progress: bool = True) -> List[FileResult]:
+                       sample_format: Optional[str] = None, progress: bool = True,
+                       allow_truncated: bool = False) -> List[FileResult]:
         """Separate many files, going on past bad ones. Returns one :class:`FileResult` per input.
 
         Output paths are checked for conflicts before any work; each stem is written under a
-        temporary name and renamed when complete; inputs are never overwritten.
+        temporary name and renamed when complete; inputs are never overwritten. An input decoded short
+        of its declared length (to the sample frame for lossless containers) fails unless
+        ``allow_truncated``, which separates the decoded part and logs a warning.
         """
         files = [str(f) for f in files]
         plans = output_paths(files, destination, self.instruments, codec, filename_format)
@@ -222,7 +227,7 @@ class Separator:
                         return
                     try:
                         r = audio.AudioReader(f, sample_rate=self.sample_rate, n_channels=self.n_channels,
-                                                 offset=offset, duration=duration)
+                                                 offset=offset, duration=duration, allow_truncated=allow_truncated)
                         in_q.put(("start", idx, r.info))
                         for block in r.blocks(int(BLOCK_SECONDS * self.sample_rate)):
                             in_q.put(("block", idx, block))

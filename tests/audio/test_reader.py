@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from spleeter_ext.audio import AudioReader, AudioWriter, RESAMPLE_QUALITY, read, write
+from spleeter_ext.audio import RESAMPLE_QUALITY, AudioReader, AudioWriter, probe, read, write
 from spleeter_ext.errors import AudioError, ParameterError
 
 from .files import SR, one_line_naming, six_channels, truncate_half
@@ -165,7 +165,7 @@ def test_truncated_file_yields_good_part_then_raises(tmp_path, ext):
         for block in reader.blocks(block_samples=SR // 2):
             good.append(block)
     message = one_line_naming(caught.value, path)
-    assert "truncated or corrupt" in message and "of 6.0 s" in message and "re-download" in message
+    assert "truncated or corrupt" in message and "of 6.0" in message and "re-download" in message
     received = sum(len(b) for b in good)
     assert reader.n_samples_read == received and not reader.complete
     assert 2.5 * SR < received < 3.5 * SR
@@ -173,6 +173,75 @@ def test_truncated_file_yields_good_part_then_raises(tmp_path, ext):
         read(path)
     head, _ = read(path, duration=2.0)  # a caller-limited read inside the good part is fine
     assert len(head) == 2 * SR
+
+
+@pytest.mark.parametrize("container, ext", [("WAV", "wav"), ("RF64", "wav"), ("W64", "w64"), ("AIFF", "aiff"),
+                                            ("CAF", "caf"), ("FLAC", "flac")])
+def test_lossless_inputs_are_checked_to_the_sample_frame(tmp_path, audio_log, container, ext):
+    """Cutting the last 4 bytes (one 16-bit stereo frame; FLAC: its last frame becomes undecodable) is an
+    error naming the file and what was decoded of what the header declares; ``allow_truncated`` keeps the
+    decoded part and says so in the log."""
+    x = noise(1.0, SR, 2)
+    path = tmp_path / f"x.{ext}"
+    sf.write(path, x, SR, format=container, subtype="PCM_16")
+    assert probe(path).frames == len(x) and read(path)[0].shape == x.shape
+    path.write_bytes(path.read_bytes()[:-4])
+    assert probe(path).frames == len(x)  # FFmpeg alone would see the bytes present
+    with pytest.raises(AudioError) as caught:
+        read(path)
+    message = one_line_naming(caught.value, path)
+    decoded = len(x) - 1 if container != "FLAC" else int(message.split("decoded ")[1].split()[0])
+    assert f"decoded {decoded} of the {len(x)} sample frames its header declares" in message
+    assert "--allow-truncated" in message
+    y, _ = read(path, allow_truncated=True)
+    assert len(y) == decoded and decoded < len(x)
+    np.testing.assert_allclose(y, x[:decoded], atol=1 / 32768)
+    warnings = [r.getMessage() for r in audio_log.records if r.levelno == logging.WARNING]
+    assert any(str(path) in w and f"decoded {decoded} of the {len(x)}" in w and "keeping the decoded part" in w
+               for w in warnings)
+
+
+def test_exact_length_check_counts_from_the_offset_and_to_the_duration(tmp_path):
+    x = noise(2.0, SR, 2)
+    path = tmp_path / "x.wav"
+    write(path, x, SR)
+    path.write_bytes(path.read_bytes()[:-4 * 100])  # the last 100 frames are gone
+    head, _ = read(path, offset=0.5, duration=1.0)  # inside the decodable part: fine
+    assert len(head) == SR
+    with pytest.raises(AudioError, match=rf"decoded {SR - 100} of the {SR} sample frames its header declares "
+                                         r"after the offset"):
+        read(path, offset=1.0)
+
+
+def test_lossy_lengths_have_a_tolerance_and_why(tmp_path):
+    """A lossy stream's declared length is not exact: Opus declares the encoder's priming (pre-skip, 312
+    samples at 48 kHz) that the decoder drops, and FFmpeg times an MP3 without Xing/LAME header or raw
+    ADTS AAC from the bit rate of its first packets. So a lossy decode is short only beyond max(0.5 s, 2 %)."""
+    from spleeter_ext.audio.decode import length_tolerance
+
+    x = music(6.0, SR)
+    opus = tmp_path / "x.ogg"
+    write(opus, x, SR)
+    info = probe(opus)
+    assert info.frames is None and not info.lossless
+    y, rate = read(opus, sample_rate=info.sample_rate)
+    assert rate == 48000 and info.n_samples - len(y) == 312  # short of the declaration, and complete
+    assert length_tolerance(info, info.n_samples) == 24000
+    assert length_tolerance(info, 60 * 48000) == round(0.02 * 60 * 48000)
+    assert length_tolerance(probe(write_flac(tmp_path / "x.flac", x)), 6 * SR) == 0
+    mp3 = tmp_path / "x.mp3"
+    write(mp3, x, SR)
+    data = mp3.read_bytes()
+    mp3.write_bytes(data[: len(data) - len(data) // 100])  # ~0.06 s of the end: within the tolerance
+    assert 5.8 * SR < len(read(mp3)[0]) < 6 * SR
+    mp3.write_bytes(data[: len(data) * 8 // 10])  # ~1.2 s: beyond it
+    with pytest.raises(AudioError, match=r"truncated or corrupt: decoded 4\.\d s of 6\.0 s"):
+        read(mp3)
+
+
+def write_flac(path, x):
+    write(path, x, SR)
+    return path
 
 
 def test_nan_in_float_wav_yields_good_part_then_raises(tmp_path):
