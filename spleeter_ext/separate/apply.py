@@ -68,17 +68,17 @@ class Chunking:
     def stride(self) -> int:
         return self.segment - self.overlap
 
-    @property
-    def reach(self) -> int:
-        """Samples of a segment that are final once it is added: all of it when crossfading; only its stride
-        when summing (the shared tail also needs the next segment's frames)."""
-        return self.segment if self.mode == "crossfade" else self.stride
+    def reach(self, length: int) -> int:
+        """Samples of a segment of ``length`` that are final once it is added: all of them when crossfading;
+        all but the shared tail when summing (the tail also needs the next segment's frames)."""
+        return length if self.mode == "crossfade" else length - self.overlap
 
     def last_segment(self, remaining: int) -> int:
         """Length of the last segment when ``remaining`` samples (lead included) are left from its start."""
         if self.mode == "crossfade":
             return self.segment
-        return min(self.segment, self.overlap + max(1, -(-(remaining - self.overlap) // self.unit)) * self.unit)
+        # Frames start every hop; a frame that starts before the end is needed: ceil(remaining / unit) patches.
+        return min(self.segment, self.overlap + max(1, -(-remaining // self.unit)) * self.unit)
 
     def shifted(self, delay: int) -> "Chunking":
         """The same chunking of the input delayed by ``delay`` samples."""
@@ -162,19 +162,24 @@ class Segmenter:
             return out
         end = self.chunking.lead + self.n_samples
         if self._pending is not None:
-            last = self._pending[0] + self.chunking.reach >= end
-            out.append((*self._pending, last))
+            start, seg = self._pending
             self._pending = None
+            last = start + self.chunking.reach(len(seg)) >= end
+            out.append((start, seg, last))
             if last:
                 return out
-        # The rest (shorter than a segment) is zero-padded to the last segment's length.
+        # The rest, shorter than a segment, zero-padded; summing may need one more full segment before the last.
         self._join()
-        i = self._next - self._buf_start
-        tail = self._buf[i:]
-        seg = np.zeros((self.chunking.last_segment(end - self._next), self.n_channels), np.float32)
-        seg[: len(tail)] = tail
-        out.append((self._next, seg, True))
-        return out
+        while True:
+            i = self._next - self._buf_start
+            tail = self._buf[i: i + self.segment]
+            seg = np.zeros((self.chunking.last_segment(end - self._next), self.n_channels), np.float32)
+            seg[: len(tail)] = tail[: len(seg)]
+            last = self._next + self.chunking.reach(len(seg)) >= end
+            out.append((self._next, seg, last))
+            if last:
+                return out
+            self._next += self.stride
 
 
 class OverlapAdd:
