@@ -28,6 +28,17 @@ def _layout_name(n_channels: int) -> str:
     return f"{n_channels} channels"
 
 
+def _file_in_the_way(directory: str) -> Optional[str]:
+    """The closest existing ancestor of ``directory`` (itself included) when it is not a directory."""
+    path = directory
+    while path and not os.path.exists(path):
+        parent = os.path.dirname(path)
+        if parent == path:
+            return None
+        path = parent
+    return path if path and not os.path.isdir(path) else None
+
+
 def _is_protected(path: str, protect: Collection[PathLike]) -> bool:
     real = os.path.realpath(path)
     for item in protect:
@@ -95,7 +106,9 @@ class AudioWriter:
         try:
             os.makedirs(directory, exist_ok=True)
         except OSError as error:
-            raise AudioError(f"{self.path}: cannot create directory {directory} ({_reason(error)}); "
+            blocker = _file_in_the_way(directory)
+            reason = f"{blocker} is a file, not a directory" if blocker else _reason(error)
+            raise AudioError(f"{self.path}: cannot create directory {directory} ({reason}); "
                              "check the path and permissions") from None
         self.temp_path = os.path.join(directory, f".{os.path.basename(self.path)}.part-{os.getpid()}")
         self.n_samples_written = 0
@@ -135,12 +148,12 @@ class AudioWriter:
             self.abort()
 
     def __del__(self) -> None:
-        if getattr(self, "_state", None) == "open":
+        if getattr(self, "_state", None) in ("open", "finished"):
             self.abort()
 
     @property
     def closed(self) -> bool:
-        """True once :meth:`close` or :meth:`abort` has run."""
+        """True once :meth:`close` (or :meth:`finish`) or :meth:`abort` has run."""
         return self._state != "open"
 
     def write(self, block: np.ndarray) -> None:
@@ -198,8 +211,16 @@ class AudioWriter:
         """Flush the encoder, finish the file and rename it to ``path`` (no-op when already closed)."""
         if self._state == "closed":
             return
+        self.finish()
+        self.commit()
+
+    def finish(self) -> None:
+        """Flush the encoder and complete the file under its temporary name (see :meth:`commit`); several
+        files that belong together can be finished first and committed only when all succeeded."""
+        if self._state == "finished":
+            return
         if self._state != "open":
-            raise AudioError(f"{self.path}: writer was aborted; nothing to close, open a new AudioWriter")
+            raise AudioError(f"{self.path}: writer was {self._state}; nothing to finish, open a new AudioWriter")
         if self._resampler is not None:
             self._encode(self._resampler.resample_chunk(
                 np.zeros((0, self.n_channels), np.float32), last=True))
@@ -208,11 +229,24 @@ class AudioWriter:
                 self._container.mux(packet)
             self._container.close()
             self._container = None
-            os.replace(self.temp_path, self.path)
         except (av.error.FFmpegError, OSError, ValueError) as error:
             self.abort()
             raise AudioError(f"{self.path}: cannot finish the file ({_reason(error)}); check free disk space "
                              "and permissions") from None
+        self._state = "finished"
+
+    def commit(self) -> None:
+        """Rename the finished temporary file to ``path`` (no-op when already closed)."""
+        if self._state == "closed":
+            return
+        if self._state != "finished":
+            raise AudioError(f"{self.path}: writer is {self._state}; finish() it before commit()")
+        try:
+            os.replace(self.temp_path, self.path)
+        except OSError as error:
+            self.abort()
+            raise AudioError(f"{self.path}: cannot rename the finished file into place ({_reason(error)}); "
+                             "check the path and permissions") from None
         self._state = "closed"
         if self.n_clipped:
             logger.warning("%s: clipped %d samples beyond [-1, 1] (peak %.3f); lower the gain or write "

@@ -28,6 +28,7 @@ from ..errors import AudioError, ParameterError, SpleeterExtError
 from ..log import Progress, logger
 from . import apply
 from .naming import DEFAULT_FORMAT, output_paths
+from .output import StemSet
 
 BLOCK_SECONDS = 5.0
 CHUNKINGS = ("auto", "grid", "crossfade")
@@ -209,6 +210,7 @@ class Separator:
         in_q: "queue.Queue" = queue.Queue(maxsize=8)
         out_q: "queue.Queue" = queue.Queue(maxsize=2)  # blocks of ~100 MB: keep few
         stop = threading.Event()
+        write_failed: set = set()  # inputs whose stems cannot be written: not worth separating further
         total = 0.0
         for f in files:
             try:
@@ -242,63 +244,44 @@ class Separator:
                 in_q.put(_END)
 
         def writer():
-            writers: Dict[int, Dict] = {}
-            resamplers: Dict[int, list] = {}
-            failed: Dict[int, str] = {}
-            while True:
-                item = out_q.get()
-                if item is _END:
-                    break
-                kind, idx, payload = item
-                try:
-                    if kind == "open":
-                        in_rate = payload
-                        rate = in_rate if keep_input_rate and in_rate else self.sample_rate
-                        ws = {}
-                        for inst, path in plans[idx].items():
-                            ws[inst] = audio.AudioWriter(path, rate, self.n_channels, codec=codec, bitrate=bitrate,
-                                                            sample_format=sample_format, protect=protect)
-                            ws[inst].__enter__()
-                        writers[idx] = ws
-                        if rate != self.sample_rate:
-                            import soxr
+            stems: Dict[int, StemSet] = {}
 
-                            resamplers[idx] = [soxr.ResampleStream(self.sample_rate, rate, self.n_channels,
-                                                                   dtype="float32", quality="HQ")
-                                               for _ in self.instruments]
-                    elif kind == "data" and idx not in failed:
-                        for k, inst in enumerate(self.instruments):
-                            block = payload[k]
-                            if idx in resamplers:
-                                block = resamplers[idx][k].resample_chunk(block, last=False)
-                            writers[idx][inst].write(block)
-                    elif kind == "close" and idx not in failed:
-                        for k, inst in enumerate(self.instruments):
-                            if idx in resamplers:
-                                tail = resamplers[idx][k].resample_chunk(
-                                    np.zeros((0, self.n_channels), np.float32), last=True)
-                                writers[idx][inst].write(tail)
-                            writers[idx][inst].__exit__(None, None, None)
-                        results[idx].ok = True
-                        results[idx].outputs = {i: str(p) for i, p in plans[idx].items()}
-                        writers.pop(idx, None)
-                        resamplers.pop(idx, None)
-                    elif kind == "abort":
-                        failed[idx] = payload
-                        for w in writers.pop(idx, {}).values():
-                            w.abort()
-                        resamplers.pop(idx, None)
-                        results[idx].error = payload
-                except Exception as exc:
-                    msg = str(exc) if isinstance(exc, SpleeterExtError) else f"{files[idx]}: cannot write stems: {exc}"
-                    failed[idx] = msg
-                    results[idx].ok = False
-                    results[idx].error = msg
-                    for w in writers.pop(idx, {}).values():
-                        w.abort()
-            for idx, ws in writers.items():  # interrupted: never leave partial stems
-                for w in ws.values():
-                    w.abort()
+            def fail(idx: int, message: str) -> None:
+                if results[idx].error is None:  # the first cause is the one to report
+                    results[idx].error = message
+                results[idx].ok = False
+                write_failed.add(idx)
+
+            try:
+                while True:
+                    item = out_q.get()
+                    if item is _END:
+                        break
+                    kind, idx, payload = item
+                    if kind == "abort":
+                        if idx in stems:
+                            stems.pop(idx).abort()
+                        fail(idx, payload)
+                        continue
+                    if idx in write_failed:
+                        continue
+                    try:
+                        if kind == "open":
+                            rate = payload if keep_input_rate and payload else self.sample_rate
+                            stems[idx] = StemSet(files[idx], plans[idx], self.sample_rate, rate, self.n_channels,
+                                                 codec, bitrate, sample_format, protect)
+                        elif kind == "data":
+                            stems[idx].write(payload)
+                        elif kind == "close":
+                            stems.pop(idx).close()
+                            results[idx].ok = True
+                            results[idx].outputs = {i: str(p) for i, p in plans[idx].items()}
+                    except SpleeterExtError as exc:
+                        stems.pop(idx, None)  # aborted by the StemSet itself
+                        fail(idx, str(exc))
+            finally:
+                for s in stems.values():  # interrupted: never leave partial stems
+                    s.abort()
 
         pipe = _ModelPipeline(self, out_q, bar)
         t_reader = threading.Thread(target=reader, name="spleeter-ext-decode", daemon=True)
@@ -322,12 +305,17 @@ class Separator:
                                   "jobs": [], "t0": time.monotonic()}
                     pipe.message(("open", idx, payload.sample_rate))
                 elif kind == "block":
+                    if idx in write_failed:
+                        state.pop(idx, None)
+                        continue
                     st = state[idx]
                     ready, st["jobs"] = apply.batches(st["jobs"] + st["stream"].feed(payload), self.batch_size)
                     for jobs in ready:
                         pipe.run(idx, st["stream"], jobs)
                 elif kind == "end":
-                    st = state.pop(idx)
+                    st = state.pop(idx, None)
+                    if st is None:  # its stems could not be written
+                        continue
                     ready, _ = apply.batches(st["jobs"] + st["stream"].finish(), self.batch_size, final=True)
                     if st["stream"].n_samples == 0:
                         reason = (f"no audio after the offset of {offset:g} s (the file is shorter); use a smaller -s"
