@@ -18,7 +18,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -32,6 +32,10 @@ from .output import StemSet
 
 BLOCK_SECONDS = 5.0
 CHUNKINGS = ("auto", "grid", "crossfade")
+DEVICES = ("auto", "cpu", "gpu")
+MASK_EXTENSIONS = ("zeros", "average")
+#: Largest delay of Demucs-style shifts (Demucs' own: half a second).
+SHIFT_SECONDS = 0.5
 _END = object()
 
 
@@ -65,11 +69,19 @@ class Separator:
             cuts spectrogram models' inputs on the whole input's STFT patch grid, so the stems equal one pass
             over the whole input (Spleeter's) at any length; ``"crossfade"`` blends overlapping segments
             (``overlap``), which any model allows.
+        stems: the stems to output, a subset of the model's instruments (a list or ``"vocals,drums"``);
+            default: all of them.
+        two_stems: output this instrument and ``no_<instrument>``, the sum of the other estimates (so the
+            two add up to the mixture estimate), as Demucs' ``--two-stems``; any model.
+
+    ``instruments`` are the model's stems, ``stems`` the ones written and returned.
     """
 
     def __init__(self, params_descriptor="spleeter:4stems", MWF: bool = False, segment: Optional[float] = None,
                  overlap: Optional[float] = None, batch_size: int = 1, threads: Optional[int] = None,
-                 fft: str = "scipy", chunking: str = "auto"):
+                 fft: str = "scipy", chunking: str = "auto", stems: "Optional[Sequence[str] | str]" = None,
+                 two_stems: Optional[str] = None, shifts: int = 0, seed: int = 0,
+                 mask_extension: Optional[str] = None, device: str = "auto"):
         import tensorflow as tf
 
         if threads:
@@ -85,12 +97,31 @@ class Separator:
         self.config = load_config(params_descriptor)
         if MWF:
             self.config["MWF"] = True
-        self.estimator = build_estimator(self.config)
-        self.estimator.use_fft(fft)
-        self.checkpoint = load_weights(self.estimator, self.config)
-        self.instruments: List[str] = list(self.estimator.instruments)
+        if mask_extension is not None:
+            if mask_extension not in MASK_EXTENSIONS:
+                raise ParameterError(f"mask_extension must be one of {', '.join(MASK_EXTENSIONS)}, got "
+                                     f"{mask_extension!r}")
+            self.config["mask_extension"] = mask_extension
+        self.instruments: List[str] = list(self.config["instrument_list"])
+        self._outputs = self._plan_outputs(stems, two_stems)
+        self.stems: List[str] = [name for name, _ in self._outputs]
+        if batch_size < 1:
+            raise ParameterError(f"batch_size must be >= 1, got {batch_size}")
+        self.batch_size = int(batch_size)
+        if isinstance(shifts, bool) or not isinstance(shifts, (int, np.integer)) or shifts < 0:
+            raise ParameterError(f"shifts must be an integer >= 0, got {shifts!r}")
+        self.shifts = int(shifts)
+        self.device, where = resolve_device(device)
+        with tf.device(self.device):
+            self.estimator = build_estimator(self.config)
+            self.estimator.use_fft(fft)
+            self.checkpoint = load_weights(self.estimator, self.config)
         self.sample_rate: int = self.estimator.sample_rate
         self.n_channels: int = self.estimator.n_channels
+        # Demucs' shifts: each separation sees the input delayed by 0-0.5 s (seeded), realigned and averaged.
+        max_shift = int(SHIFT_SECONDS * self.sample_rate)
+        self.delays: List[int] = [int(d) for d in np.random.default_rng(seed).integers(0, max_shift + 1,
+                                                                                        self.shifts)] or [0]
         inf = self.config.get("inference") or {}
         seconds = segment if segment is not None else inf.get("segment_seconds")
         if seconds is not None and seconds <= 0:
@@ -99,15 +130,13 @@ class Separator:
         self.chunking = self._plan_chunking(chunking, seconds, ov, overlap is not None)
         self.segment, self.overlap = self.chunking.segment, self.chunking.overlap
         self._overlap_fraction = float(ov)
-        if batch_size < 1:
-            raise ParameterError(f"batch_size must be >= 1, got {batch_size}")
-        self.batch_size = int(batch_size)
         self._fns: Dict[int, object] = {}
         self._function(self.segment)
         how = ("on the input's patch grid" if self.chunking.mode == "sum"
                else f"crossfade {100 * self.overlap / self.segment:.0f}%")
-        logger.info("Model %s ready in %.1f s (segment %.1f s, %s)", self.config["_source"],
-                    time.monotonic() - t0, self.segment / self.sample_rate, how)
+        shifted = f", {self.shifts} shifts" if self.shifts else ""
+        logger.info("Model %s ready on %s in %.1f s (segment %.1f s, %s%s)", self.config["_source"], where,
+                    time.monotonic() - t0, self.segment / self.sample_rate, how, shifted)
 
     def _plan_chunking(self, choice: str, seconds: Optional[float], overlap: float,
                        overlap_given: bool) -> apply.Chunking:
@@ -129,6 +158,37 @@ class Separator:
         patch = est.T * est.hop_length
         return apply.Chunking.grid(est.n_fft, est.hop_length, est.T, (seg + est.n_fft) // patch)
 
+    def _plan_outputs(self, stems, two_stems: Optional[str]) -> List[Tuple[str, List[int]]]:
+        """``(stem name, model instrument indices summed into it)`` per output stem."""
+        names = self.instruments
+        source = self.config["_source"]
+
+        def index(name: str, option: str) -> int:
+            if name not in names:
+                raise ParameterError(f"{option}: '{name}' is not a stem of {source}; its stems are "
+                                     f"{', '.join(names)}")
+            return names.index(name)
+
+        if stems is not None and two_stems is not None:
+            raise ParameterError("stems and two_stems: choose one (two_stems already names the stems)")
+        if two_stems is not None:
+            k = index(two_stems, "two_stems")
+            return [(two_stems, [k]), (f"no_{two_stems}", [j for j in range(len(names)) if j != k])]
+        if stems is None:
+            return [(name, [k]) for k, name in enumerate(names)]
+        wanted = [x.strip() for x in stems.split(",")] if isinstance(stems, str) else [str(x) for x in stems]
+        if not wanted or not all(wanted) or len(set(wanted)) != len(wanted):
+            raise ParameterError(f"stems: got {stems!r}; name distinct stems separated by commas, e.g. "
+                                 f"{','.join(names[:2])}")
+        return [(name, [index(name, "stems")]) for name in wanted]
+
+    def _select(self, block: np.ndarray) -> np.ndarray:
+        """The output stems of separated sources ``(n_sources, n, C)`` -> ``(n_stems, n, C)``."""
+        if len(self._outputs) == len(self.instruments) and all(
+                idx == [k] for k, (_, idx) in enumerate(self._outputs)):
+            return block
+        return np.stack([block[idx[0]] if len(idx) == 1 else block[idx].sum(axis=0) for _, idx in self._outputs])
+
     # ------------------------------------------------------------------ in memory
     def _function(self, length: int):
         """The traced model for segments of ``length`` samples (one graph per length, built once)."""
@@ -139,7 +199,8 @@ class Separator:
             run = self.estimator.separate_windows if self.chunking.mode == "sum" else \
                 self.estimator.separate_segments
             fn = tf.function(lambda x: run(x, training=False), input_signature=[spec], autograph=False)
-            self._fns[length] = fn.get_concrete_function()
+            with tf.device(self.device):
+                self._fns[length] = fn.get_concrete_function()
         return self._fns[length]
 
     def _run(self, segments: np.ndarray) -> np.ndarray:
@@ -155,7 +216,7 @@ class Separator:
         return ch if seg == ch.segment else apply.Chunking(*apply.plan(seg, self._overlap_fraction))
 
     def separate(self, waveform: np.ndarray, sample_rate: Optional[int] = None) -> Dict[str, np.ndarray]:
-        """Separate an array ``(n_samples, n_channels)`` -> ``{instrument: (n, n_channels)}`` at the
+        """Separate an array ``(n_samples, n_channels)`` -> ``{stem: (n, n_channels)}`` at the
         model's sample rate (``self.sample_rate``). ``sample_rate`` (of the input) triggers resampling."""
         x = audio.as_channels_last(waveform, "waveform")
         if len(x) == 0:
@@ -170,8 +231,8 @@ class Separator:
         ch = self._chunking_for(len(x))
         if ch.mode == "crossfade" and ch.segment != self.segment:
             ch = apply.Chunking(ch.segment, 0)  # a short input in one segment: nothing to blend
-        out = apply.separate_array(x, self._run, ch, batch_size=self.batch_size)
-        return {name: out[k] for k, name in enumerate(self.instruments)}
+        out = self._select(apply.separate_array(x, self._run, ch, batch_size=self.batch_size, delays=self.delays))
+        return {name: out[k] for k, name in enumerate(self.stems)}
 
     # ------------------------------------------------------------------ files
     def separate_to_file(self, audio_descriptor: str, destination: str, codec: str = "wav", bitrate: str = "128k",
@@ -200,7 +261,7 @@ class Separator:
         ``allow_truncated``, which separates the decoded part and logs a warning.
         """
         files = [str(f) for f in files]
-        plans = output_paths(files, destination, self.instruments, codec, filename_format)
+        plans = output_paths(files, destination, self.stems, codec, filename_format)
         if offset < 0:
             raise ParameterError(f"offset must be >= 0, got {offset}")
         if duration is not None and duration <= 0:
@@ -301,7 +362,7 @@ class Separator:
                         secs = max(0.0, payload.duration - offset)
                         secs = min(secs, duration) if duration else secs
                         known = int((secs + 1.0) * self.sample_rate)
-                    state[idx] = {"stream": apply.Stream(self._chunking_for(known), self.n_channels),
+                    state[idx] = {"stream": apply.Stream(self._chunking_for(known), self.n_channels, self.delays),
                                   "jobs": [], "t0": time.monotonic()}
                     pipe.message(("open", idx, payload.sample_rate))
                 elif kind == "block":
@@ -351,6 +412,24 @@ class Separator:
         return results
 
 
+def resolve_device(choice: str) -> Tuple[str, str]:
+    """``(TensorFlow device, description)`` for ``"auto"`` (the first GPU if TensorFlow sees one, else the
+    CPU), ``"cpu"`` or ``"gpu"`` (an error when no GPU is visible)."""
+    import tensorflow as tf
+
+    if choice not in DEVICES:
+        raise ParameterError(f"device must be one of {', '.join(DEVICES)}, got {choice!r}")
+    gpus = [] if choice == "cpu" else tf.config.list_physical_devices("GPU")
+    if choice == "gpu" and not gpus:
+        why = ("no GPU is visible: check the driver and CUDA_VISIBLE_DEVICES" if tf.test.is_built_with_cuda()
+               else "this TensorFlow build has no GPU support")
+        raise ParameterError(f"device 'gpu': TensorFlow sees no GPU ({why}); use --device cpu or auto")
+    if not gpus:
+        return "/CPU:0", "CPU"
+    name = tf.config.experimental.get_device_details(gpus[0]).get("device_name", "")
+    return "/GPU:0", f"GPU:0 {name}".strip()
+
+
 class _ModelPipeline:
     """Model calls in flight, in order: up to ``depth`` batches of segments run at once (TensorFlow
     releases the GIL), so one segment's single-threaded NumPy work (inverse STFT, overlap-add)
@@ -393,7 +472,7 @@ class _ModelPipeline:
             for job, separated in zip(jobs, out):
                 block = stream.put(job, separated)
                 if block is not None and block.shape[1]:
-                    self.out_q.put(("data", idx, block))
+                    self.out_q.put(("data", idx, self.sep._select(block)))
                     self.bar.update(block.shape[1] / self.sep.sample_rate)
 
     def drain(self) -> None:
