@@ -146,3 +146,70 @@ def test_a_hundred_seconds_at_the_default_segment_equal_stock(stock_model, tmp_p
     assert res.returncode == 0, res.stderr
     stems = {name: sf.read(tmp_path / "out" / "long" / f"{name}.wav", dtype="float32")[0] for name in ref}
     assert max_diff(stems, ref) <= TOL
+
+
+# --------------------------------------------------------------------------- 16 kHz
+
+
+@pytest.mark.slow
+def test_16khz_config_equals_stock_inside_and_across_segments(stock_model_16k, music):
+    """A checkpoint stock ``spleeter train`` wrote for a 16 kHz config (F = 1536 of 2049 bins): the whole 7 s
+    in one segment, and in 1.6 s segments (one patch each, 4 boundaries). Slow: stock training and
+    separation take 80 s here."""
+    from spleeter_ext import Separator
+
+    x = music[0]
+    ref = stock.separate_arrays(stock_model_16k["config"], {"x": x})["x"]
+    whole = Separator(str(stock_model_16k["config"]))
+    assert whole.estimator.F == 1536 and len(x) <= whole.segment
+    assert max_diff(whole.separate(x), ref) <= TOL
+    cut = Separator(str(stock_model_16k["config"]), segment=1.0)
+    assert cut.chunking.mode == "sum" and len(x) > 4 * cut.chunking.stride
+    assert max_diff(cut.separate(x), ref) <= TOL
+
+
+@pytest.mark.parametrize("preset", ["2stems-16kHz", "4stems-16kHz", "5stems-16kHz"])
+def test_16khz_presets_are_the_published_weights_with_1536_bins(preset):
+    """Spleeter's 16 kHz presets reuse the published 2/4/5-stem weights (their model_dir) with F = 1536."""
+    from spleeter_ext.config import load_config
+
+    cfg, base = load_config(f"spleeter:{preset}"), load_config(f"spleeter:{preset.split('-')[0]}")
+    assert (cfg["F"], base["F"]) == (1536, 1024) and cfg["model_dir"] == base["model_dir"]
+    assert cfg["instrument_list"] == base["instrument_list"] and cfg["mask_extension"] == "zeros"
+
+
+@pytest.mark.slow
+def test_16khz_preset_with_published_layout_weights_equals_stock_cli(tmp_path, music):
+    """``-p spleeter:2stems-16kHz`` end to end, as users run it: weights of the published 2-stem layout (full
+    U-Net, T = 512), trained 1 step by stock ``spleeter train`` on the preset itself, found under MODEL_PATH
+    by both tools; a 40 s input (two of our segments) through both command lines."""
+    import json
+
+    from importlib import resources
+
+    models = tmp_path / "models"
+    cfg = json.loads(resources.files("spleeter.resources").joinpath("2stems-16kHz.json").read_text())
+    stock.write_training_set(tmp_path, cfg["instrument_list"], n_tracks=1, seconds=14.0)
+    cfg.update({"train_csv": "train.csv", "validation_csv": "train.csv", "model_dir": str(models / "2stems"),
+                "training_cache": str(tmp_path / "cache" / "t"), "validation_cache": str(tmp_path / "cache" / "v"),
+                "train_max_steps": 1, "save_checkpoints_steps": 1, "batch_size": 1, "chunk_duration": 13.0,
+                "n_chunks_per_song": 1, "throttle_secs": 1})
+    (tmp_path / "train.json").write_text(json.dumps(cfg))
+    stock.train(tmp_path / "train.json", tmp_path, timeout=3000)
+    from spleeter.model.provider import ModelProvider
+
+    ModelProvider.writeProbe(str(models / "2stems"))
+    x = np.concatenate([music[0]] * 6)[: 40 * 44100]
+    song = write_wav(tmp_path / "song.wav", x, subtype="PCM_16")
+    env = {"MODEL_PATH": str(models), "GITHUB_HOST": "http://127.0.0.1:9"}
+    import os
+
+    subprocess.run(stock.separate_cmd([song], "spleeter:2stems-16kHz", tmp_path / "stock"), check=True,
+                   capture_output=True, text=True, timeout=3000, env={**os.environ, **env})
+    res = run_cli("separate", "-p", "spleeter:2stems-16kHz", "-o", tmp_path / "ours", song, env=env)
+    assert res.returncode == 0, res.stderr
+    for name in cfg["instrument_list"]:
+        a, _ = sf.read(tmp_path / "stock" / "song" / f"{name}.wav", dtype="float32")
+        b, _ = sf.read(tmp_path / "ours" / "song" / f"{name}.wav", dtype="float32")
+        assert a.shape == b.shape == x.shape and np.abs(a).max() > 1e-3
+        assert np.abs(a - b).max() <= TOL + 1 / 32768, name  # both 16-bit PCM: parity plus one step

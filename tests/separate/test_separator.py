@@ -78,16 +78,20 @@ def test_untrained_model_is_refused(tmp_path):
         Separator(str(cfg))
 
 
-def test_pretrained_without_network_fails_cleanly(tmp_path):
-    """Stock weights that cannot be downloaded: one line saying where to put them, no stems."""
+@pytest.mark.parametrize("preset", ["2stems", "4stems-16kHz"])
+def test_pretrained_without_network_fails_cleanly(tmp_path, preset):
+    """Stock weights that cannot be downloaded: one line saying where to put them, no stems (the 16 kHz
+    presets use the same published weights)."""
+    folder = preset.split("-")[0]
     song = write_wav(tmp_path / "song.wav", np.zeros((4410, 2), np.float32))
-    res = run_cli("separate", "-p", "spleeter:2stems", "-o", tmp_path / "out", song,
+    res = run_cli("separate", "-p", f"spleeter:{preset}", "-o", tmp_path / "out", song,
                   env={"MODEL_PATH": str(tmp_path / "models"), "GITHUB_HOST": "http://127.0.0.1:9"})
     assert res.returncode != 0
     lines = [l for l in res.stderr.splitlines() if l.startswith("error:")]
-    assert len(lines) == 1 and "2stems" in lines[0] and str(tmp_path / "models") in lines[0]
+    assert len(lines) == 1 and f"spleeter:{preset}" in lines[0] and str(tmp_path / "models" / folder) in lines[0]
+    assert f"{folder}.tar.gz" in lines[0]
     assert not (tmp_path / "out").exists()
-    assert not (tmp_path / "models" / "2stems").exists()  # no empty folder left to fool the next run
+    assert not (tmp_path / "models" / folder).exists()  # no empty folder left to fool the next run
 
 
 def test_input_rate_option_and_formats(passthrough, music, tmp_path):
