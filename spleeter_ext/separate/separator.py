@@ -18,7 +18,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -314,11 +314,7 @@ class Separator:
                 write_failed.add(idx)
 
             try:
-                while True:
-                    item = out_q.get()
-                    if item is _END:
-                        break
-                    kind, idx, payload = item
+                for kind, idx, payload in _until_end(out_q):
                     if kind == "abort":
                         if idx in stems:
                             stems.pop(idx).abort()
@@ -351,11 +347,7 @@ class Separator:
         t_writer.start()
         state: Dict[int, dict] = {}
         try:
-            while True:
-                item = in_q.get()
-                if item is _END:
-                    break
-                kind, idx, payload = item
+            for kind, idx, payload in _until_end(in_q):
                 if kind == "start":
                     known = None
                     if payload.duration is not None:  # declared length, plus a margin for estimates
@@ -410,6 +402,15 @@ class Separator:
             if r.ok:
                 logger.info("%s: wrote %d stems in %.1f s", r.path, len(r.outputs), r.seconds)
         return results
+
+
+def _until_end(q: "queue.Queue") -> Iterator[tuple]:
+    """The items of ``q`` up to the end marker."""
+    while True:
+        item = q.get()
+        if item is _END:
+            return
+        yield item
 
 
 def resolve_device(choice: str) -> Tuple[str, str]:
