@@ -1,10 +1,5 @@
-"""Sample frames that lossless containers declare in their headers (WAV, RF64, Wave64, AIFF/AIFC, FLAC, CAF).
-
-FFmpeg clamps the duration of WAV, Wave64 and CAF files to the bytes present, which hides truncation; the
-header keeps the length the writer intended. ``None`` when the header is not one of these, is damaged, or
-leaves the length open (the 0 / 0xFFFFFFFF placeholders of streaming WAV writers, a FLAC total of 0, a CAF
-data size of -1).
-"""
+"""Sample frames that lossless containers declare in their headers (WAV, RF64, Wave64, AIFF/AIFC, FLAC, CAF),
+read directly because FFmpeg clamps WAV, Wave64 and CAF durations to the bytes present, hiding truncation."""
 from __future__ import annotations
 
 import struct
@@ -132,7 +127,9 @@ FORMATS = frozenset(_READERS)
 
 
 def declared_frames(path: str, demuxer: str) -> Optional[int]:
-    """Sample frames declared by the header of ``path``, read as FFmpeg's ``demuxer`` (``'wav'``...)."""
+    """Sample frames declared by the header of ``path``, read as FFmpeg's ``demuxer`` (``'wav'``...); ``None``
+    when the header is not one of these, is damaged, or leaves the length open (the 0 / 0xFFFFFFFF
+    placeholders of streaming WAV writers, a FLAC total of 0, a CAF data size of -1)."""
     reader = _READERS.get(demuxer)
     if reader is None:
         return None

@@ -1,17 +1,5 @@
 """Chunked inference outside the model: an input of any length cut into segments, each separated alone,
-and put back together (:class:`Stream`), in memory bounded by a few segments.
-
-Two ways of putting segments back (:class:`Chunking`):
-
-* ``crossfade`` (any model): neighbours share ``overlap`` samples, blended with complementary ramps;
-* ``sum`` (spectrogram models whose masks are patch-local): segments are windows of the whole input's STFT
-  frame grid, each holding whole T-frame patches of frames, with ``n_fft`` zeros before the input (Spleeter's
-  first frame). Their inverse STFTs share ``n_fft - hop`` samples, whose sum is the whole input's inverse
-  STFT, so the stems equal one pass over the whole input at any length.
-
-Shifts (Demucs' test-time augmentation): the input is also separated delayed by a few samples, and the
-outputs, realigned, are averaged.
-"""
+put back together (:class:`Chunking` says how) in memory bounded by a few segments (:class:`Stream`)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
@@ -35,6 +23,12 @@ def plan(segment: int, overlap: float) -> Tuple[int, int]:
 @dataclass(frozen=True)
 class Chunking:
     """How an input is cut: ``segment`` samples per model call, ``overlap`` shared with the next segment.
+
+    Two ways of putting segments back. ``crossfade`` (any model): neighbours' shared samples are blended
+    with complementary ramps. ``sum`` (spectrogram models whose masks are patch-local, :meth:`grid`):
+    segments are windows of the whole input's STFT frame grid holding whole T-frame patches, after
+    ``n_fft`` zeros (Spleeter's first frame); their inverse STFTs share ``n_fft - hop`` samples, whose sum
+    is the whole input's inverse STFT, so the stems equal one pass over the whole input at any length.
 
     ``mode`` ``"crossfade"`` blends shared samples and zero-pads the last segment to ``segment``;
     ``"sum"`` adds them, and cuts the last segment to ``overlap`` plus the fewest multiples of ``unit``

@@ -1,15 +1,5 @@
-"""The separator: a model built and loaded once, streaming files through it segment by segment.
-
-Threads per batch of files: one decodes (and resamples) the next blocks; the main thread cuts them
-into fixed-size segments and keeps two model calls in flight (two worker threads: one segment's NumPy
-inverse STFT overlaps the next one's convolutions); one encodes the finished blocks. Decoding of the
-next file and encoding of the previous one therefore overlap the separation of the current one, and
-memory is bounded by a few segments whatever the input's length.
-
->>> from spleeter_ext import Separator
->>> sep = Separator("spleeter:4stems")
->>> stems = sep.separate(waveform, sample_rate=44100)   # {instrument: (n_samples, 2)}
-"""
+"""The separator: a model built and loaded once, files streamed through it segment by segment (decoding,
+separation and encoding overlap in threads; memory is bounded by a few segments whatever the length)."""
 from __future__ import annotations
 
 import collections
@@ -75,6 +65,9 @@ class Separator:
             two add up to the mixture estimate), as Demucs' ``--two-stems``; any model.
 
     ``instruments`` are the model's stems, ``stems`` the ones written and returned.
+
+    >>> sep = Separator("spleeter:4stems")
+    >>> stems = sep.separate(waveform, sample_rate=44100)   # {stem: (n_samples, 2)}
     """
 
     def __init__(self, params_descriptor="spleeter:4stems", MWF: bool = False, segment: Optional[float] = None,
@@ -254,6 +247,11 @@ class Separator:
                        sample_format: Optional[str] = None, progress: bool = True,
                        allow_truncated: bool = False) -> List[FileResult]:
         """Separate many files, going on past bad ones. Returns one :class:`FileResult` per input.
+
+        One thread decodes (and resamples) the next blocks; the main thread cuts them into segments and
+        keeps two model calls in flight (one segment's NumPy inverse STFT overlaps the next one's
+        convolutions); one thread encodes the finished blocks. Decoding of the next file and encoding of
+        the previous one therefore overlap the separation of the current one.
 
         Output paths are checked for conflicts before any work; each stem is written under a
         temporary name and renamed when complete; inputs are never overwritten. An input decoded short
