@@ -53,9 +53,10 @@ class AudioReader:
     yielded and ``complete`` is True. Errors found while decoding -- a decoder failure, a
     decode shorter than the declared length (by any sample frame when the container declares
     frames exactly, see :attr:`AudioInfo.frames`; else by more than max(0.5 s, 2 %), see
-    :func:`~spleeter_ext.audio.decode.length_tolerance`), NaN/Inf samples -- raise :class:`AudioError` only *after* every good sample before the problem
-    has been yielded, so a streaming caller keeps the good part and decides what to do;
-    ``complete`` stays False in that case. MP4/M4A files are trimmed to their declared
+    :func:`~spleeter_ext.audio.decode.length_tolerance`), NaN/Inf samples -- raise
+    :class:`AudioError` only *after* every good sample before the problem has been yielded, so
+    a streaming caller keeps the good part and decides what to do; ``complete`` stays False in
+    that case (``allow_truncated`` turns a short or failed decode into a warning). MP4/M4A files are trimmed to their declared
     duration (the edit list), which removes the AAC encoder's trailing padding.
     """
 
