@@ -106,9 +106,7 @@ class Segmenter:
     segments that became complete. Only the samples a future segment needs are kept.
     """
 
-    def __init__(self, chunking: "Chunking | int", overlap: Optional[int] = None, n_channels: int = 2):
-        if not isinstance(chunking, Chunking):  # the former signature: Segmenter(segment, overlap, n_channels)
-            chunking = Chunking(int(chunking), int(overlap or 0))
+    def __init__(self, chunking: Chunking, n_channels: int):
         self.chunking, self.n_channels = chunking, n_channels
         self.segment, self.overlap, self.stride = chunking.segment, chunking.overlap, chunking.stride
         lead = np.zeros((chunking.lead, n_channels), np.float32)
@@ -184,9 +182,7 @@ class OverlapAdd:
     samples are dropped.
     """
 
-    def __init__(self, chunking: "Chunking | int", overlap: Optional[int] = None):
-        if not isinstance(chunking, Chunking):  # the former signature: OverlapAdd(segment, overlap)
-            chunking = Chunking(int(chunking), int(overlap or 0))
+    def __init__(self, chunking: Chunking):
         self.chunking = chunking
         self.segment, self.overlap, self.stride = chunking.segment, chunking.overlap, chunking.stride
         self._tail: Optional[np.ndarray] = None  # the previous segment's last `overlap` samples
@@ -274,7 +270,7 @@ class Stream:
 
     def __init__(self, chunking: Chunking, n_channels: int, delays: Sequence[int] = (0,)):
         delays = list(delays) or [0]
-        self.segmenters = [Segmenter(chunking.shifted(d), n_channels=n_channels) for d in delays]
+        self.segmenters = [Segmenter(chunking.shifted(d), n_channels) for d in delays]
         self.adders = [OverlapAdd(chunking.shifted(d)) for d in delays]
         self._mean = _Mean(len(delays))
 
