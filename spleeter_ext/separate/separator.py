@@ -104,6 +104,12 @@ class Separator:
         if isinstance(shifts, bool) or not isinstance(shifts, (int, np.integer)) or shifts < 0:
             raise ParameterError(f"shifts must be an integer >= 0, got {shifts!r}")
         self.shifts = int(shifts)
+        if chunking not in CHUNKINGS:
+            raise ParameterError(f"chunking must be one of {', '.join(CHUNKINGS)}, got {chunking!r}")
+        inf = self.config.get("inference") or {}
+        seconds = segment if segment is not None else inf.get("segment_seconds")
+        if seconds is not None and seconds <= 0:
+            raise ParameterError(f"segment must be positive seconds, got {seconds}")
         self.device, where = resolve_device(device)
         with tf.device(self.device):
             self.estimator = build_estimator(self.config)
@@ -115,15 +121,12 @@ class Separator:
         max_shift = int(SHIFT_SECONDS * self.sample_rate)
         self.delays: List[int] = [int(d) for d in np.random.default_rng(seed).integers(0, max_shift + 1,
                                                                                         self.shifts)] or [0]
-        inf = self.config.get("inference") or {}
-        seconds = segment if segment is not None else inf.get("segment_seconds")
-        if seconds is not None and seconds <= 0:
-            raise ParameterError(f"segment must be positive seconds, got {seconds}")
         ov = overlap if overlap is not None else inf.get("overlap", DEFAULT_OVERLAP)
         self.chunking = self._plan_chunking(chunking, seconds, ov, overlap is not None)
         self.segment, self.overlap = self.chunking.segment, self.chunking.overlap
         self._overlap_fraction = float(ov)
         self._fns: Dict[int, object] = {}
+        self._fns_lock = threading.Lock()
         self._function(self.segment)
         how = ("on the input's patch grid" if self.chunking.mode == "sum"
                else f"crossfade {100 * self.overlap / self.segment:.0f}%")
@@ -135,8 +138,6 @@ class Separator:
                        overlap_given: bool) -> apply.Chunking:
         """The patch grid when the model's masks are patch-local (stems equal one whole-input pass at any
         length), else overlapping segments with a crossfade."""
-        if choice not in CHUNKINGS:
-            raise ParameterError(f"chunking must be one of {', '.join(CHUNKINGS)}, got {choice!r}")
         est = self.estimator
         local = bool(getattr(est, "patch_local", False))
         if choice == "grid" and not local:
@@ -187,14 +188,15 @@ class Separator:
         """The traced model for segments of ``length`` samples (one graph per length, built once)."""
         import tensorflow as tf
 
-        if length not in self._fns:
-            spec = tf.TensorSpec((None, length, self.n_channels), tf.float32)
-            run = self.estimator.separate_windows if self.chunking.mode == "sum" else \
-                self.estimator.separate_segments
-            fn = tf.function(lambda x: run(x, training=False), input_signature=[spec], autograph=False)
-            with tf.device(self.device):
-                self._fns[length] = fn.get_concrete_function()
-        return self._fns[length]
+        with self._fns_lock:  # two model calls in flight may meet a new length (a short last window) at once
+            if length not in self._fns:
+                spec = tf.TensorSpec((None, length, self.n_channels), tf.float32)
+                run = self.estimator.separate_windows if self.chunking.mode == "sum" else \
+                    self.estimator.separate_segments
+                fn = tf.function(lambda x: run(x, training=False), input_signature=[spec], autograph=False)
+                with tf.device(self.device):
+                    self._fns[length] = fn.get_concrete_function()
+            return self._fns[length]
 
     def _run(self, segments: np.ndarray) -> np.ndarray:
         return self._function(segments.shape[1])(segments).numpy()
