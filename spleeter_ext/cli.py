@@ -74,14 +74,35 @@ def separate(
                                                 help="wav sample format: s16 (default), s24 or f32."),
     input_rate: bool = typer.Option(False, "--input-rate",
                                     help="Write stems at the input's sample rate instead of the model's."),
+    stems: Optional[str] = typer.Option(None, "--stems",
+                                        help="Write only these stems, e.g. vocals,drums (default: all)."),
+    two_stems: Optional[str] = typer.Option(None, "--two-stems",
+                                            help="Write this stem and no_<stem>, the sum of the others "
+                                                 "(Demucs' --two-stems), e.g. vocals."),
+    shifts: int = typer.Option(0, "--shifts",
+                               help="Average N separations of the input shifted by 0-0.5 s (seeded random; "
+                                    "Demucs' --shifts); N times the work."),
+    mask_extension: Optional[str] = typer.Option(None, "--mask-extension",
+                                                 help="Spectrogram models, bins above F: zeros (cut there, "
+                                                      "Spleeter's default) or average (full band). Default: "
+                                                      "the model config's."),
+    device: str = typer.Option("auto", "--device", help="auto (a GPU when TensorFlow sees one), cpu or gpu."),
+    chunking: str = typer.Option("auto", "--chunking",
+                                 help="auto, grid (spectrogram models: stems of one whole-file pass, as "
+                                      "Spleeter's) or crossfade (overlapping segments, --overlap)."),
+    allow_truncated: bool = typer.Option(False, "--allow-truncated",
+                                         help="Separate the decodable part of an input shorter than its header "
+                                              "declares (logged) instead of failing."),
 ) -> None:
     """Separate audio files into stems."""
     from .separate.separator import Separator
 
-    sep = Separator(params, MWF=mwf, segment=segment, overlap=overlap, batch_size=batch_size, threads=jobs)
+    sep = Separator(params, MWF=mwf, segment=segment, overlap=overlap, batch_size=batch_size, threads=jobs,
+                    stems=stems, two_stems=two_stems, shifts=shifts, mask_extension=mask_extension,
+                    device=device, chunking=chunking)
     results = sep.separate_files(files, output_path, codec=codec, bitrate=bitrate, filename_format=filename_format,
                                  offset=offset, duration=duration, keep_input_rate=input_rate,
-                                 sample_format=sample_format)
+                                 sample_format=sample_format, allow_truncated=allow_truncated)
     failed = [r for r in results if not r.ok]
     for r in failed:
         typer.echo(f"error: {r.error}", err=True)

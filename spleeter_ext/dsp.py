@@ -1,15 +1,8 @@
-"""Spleeter's STFT conventions (periodic Hann, ``pad_end``, x2/3 inverse compensation).
+"""Spleeter's STFT conventions (periodic Hann, ``pad_end``, x2/3 inverse compensation), in TensorFlow (differentiable,
+for training and exported graphs) and on SciPy's pocketfft (faster, for separation through ``tf.numpy_function``).
 
-Axis names: waveforms are ``(..., n_samples, n_channels)``; STFTs are
-``(..., n_frames, n_bins, n_channels)`` complex64 with ``n_bins = n_fft // 2 + 1``.
-``n_fft``/``hop_length`` are Spleeter's ``frame_length``/``frame_step``.
-
-Two implementations of the same transforms: :func:`stft`/:func:`istft` in TensorFlow (differentiable,
-used for training and in exported graphs) and :func:`stft_numpy`/:func:`istft_numpy` on SciPy's
-pocketfft, which computes the same frames 4-10x faster than TensorFlow 2.12's CPU FFT kernel (one
-4096-point ``irfft`` of a 36 s stereo segment: 0.26 s in TensorFlow, 0.026 s in SciPy on this
-2-core machine); separation runs them through ``tf.numpy_function`` (see
-:func:`stft_fast`/:func:`istft_fast`).
+Axes: waveforms ``(..., n_samples, n_channels)``; STFTs ``(..., n_frames, n_bins, n_channels)`` complex64 with
+``n_bins = n_fft // 2 + 1``; ``n_fft``/``hop_length`` are Spleeter's ``frame_length``/``frame_step``.
 """
 from __future__ import annotations
 

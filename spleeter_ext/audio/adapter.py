@@ -26,7 +26,8 @@ from spleeter.audio import Codec
 from spleeter.audio.adapter import AudioAdapter
 
 from ..errors import AudioError
-from .io import read, write
+from .reader import read
+from .writer import write
 
 __all__ = ["PyAVAudioAdapter", "PyAVAudioError"]
 
@@ -36,7 +37,7 @@ class PyAVAudioError(AudioError, SpleeterError):
 
 
 class PyAVAudioAdapter(AudioAdapter):
-    """Spleeter's ``AudioAdapter`` interface implemented with :mod:`spleeter_ext.audio.io`."""
+    """Spleeter's ``AudioAdapter`` interface implemented with :mod:`spleeter_ext.audio`."""
 
     def load(self, audio_descriptor: Any, offset: Optional[float] = None, duration: Optional[float] = None,
              sample_rate: Optional[float] = None, dtype: Union[bytes, str, np.dtype] = b"float32"

@@ -4,7 +4,7 @@ Every waveform in this package is a float32 array of shape ``(n_samples, n_chann
 (axis 0: time in samples, axis 1: channels). This module holds the two entry points
 that enforce that convention (:func:`as_channels_last`) and change the channel count
 (:func:`to_channels`), plus the multichannel-to-stereo downmix they share with the
-streaming reader in :mod:`spleeter_ext.audio.io`.
+streaming reader in :mod:`spleeter_ext.audio.reader`.
 
 Downmix policy (ITU-R BS.775 "Lo/Ro" style, no normalisation since outputs are float):
 

@@ -107,7 +107,8 @@ def resolve_output_format(path: str, codec: Optional[str] = None, sample_format:
     """Choose muxer, encoder and sample format for ``path``.
 
     The format comes from the file extension unless ``codec`` (a Spleeter codec name; a
-    ``spleeter.audio.Codec`` is a ``str`` enum and works too) is given, which overrides it. ``sample_format`` (``'s16'``,
+    ``spleeter.audio.Codec`` is a ``str`` enum and works too) is given, which overrides it.
+    ``sample_format`` (``'s16'``,
     ``'s24'``, ``'f32'``) applies to wav (default s16) and flac (s16 or s24, default s16).
     """
     extension = os.path.splitext(path)[1].lower()

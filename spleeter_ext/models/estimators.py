@@ -187,14 +187,30 @@ class STFTMaskEstimator(Estimator):
         """``(n_samples, C)`` -> ``(n_sources, n_samples, C)`` exactly as Spleeter's predict graph."""
         n = tf.shape(waveform)[0]
         padded = tf.concat([tf.zeros((self.n_fft, self.n_channels)), waveform], axis=0)
-        spec = self._stft(padded)  # (n_frames, bins, C)
-        patches = self.magnitude_patches(spec)
-        est = self.estimate_magnitudes(patches, training=training)  # (P, T, F, C, S)
+        return self._sources(self._stft(padded), training)[:, self.n_fft: self.n_fft + n, :]
+
+    def _sources(self, spec: tf.Tensor, training: bool = False) -> tf.Tensor:
+        """Every source of one STFT ``(n_frames, bins, C)``, masked patch by patch and inverted:
+        ``(S, (n_frames - 1) * hop + n_fft, C)``."""
+        est = self.estimate_magnitudes(self.magnitude_patches(spec), training=training)  # (P, T, F, C, S)
         if self.mwf:
-            wav = self._istft(tf.transpose(self._wiener(est, spec), [3, 0, 1, 2]))  # (S, n_frames, bins, C)
-        else:
-            wav = self._masked_sources(spec, est)
-        return wav[:, self.n_fft: self.n_fft + n, :]
+            return self._istft(tf.transpose(self._wiener(est, spec), [3, 0, 1, 2]))  # (S, n_frames, bins, C)
+        return self._masked_sources(spec, est)
+
+    @property
+    def patch_local(self) -> bool:
+        """True when a T-frame patch's masks depend on that patch alone (the body sees patches as batch
+        items), so :meth:`separate_windows` on the whole input's frame grid gives whole-input stems.
+        A subclass that overrides :meth:`_separate_one` is not assumed to be; it may say so itself."""
+        return type(self)._separate_one is STFTMaskEstimator._separate_one
+
+    def separate_windows(self, windows: tf.Tensor, training: bool = False) -> tf.Tensor:
+        """Windows of the input's STFT frame grid: ``(n, W, C)`` -> ``(n, S, W, C)``, where
+        ``W = (k * T - 1) * hop + n_fft`` holds ``k`` whole patches of frames, taken without padding and
+        inverted without cropping; windows ``k * T * hop`` apart share ``n_fft - hop`` samples, whose sum
+        is the whole input's inverse STFT (see :mod:`spleeter_ext.separate.apply`)."""
+        return tf.map_fn(lambda w: self._sources(self._stft(w, pad_end=False), training), windows,
+                         fn_output_signature=tf.TensorSpec([self.n_sources, None, self.n_channels], tf.float32))
 
     def _masked_sources(self, spec: tf.Tensor, est: tf.Tensor) -> tf.Tensor:
         """Ratio masks of ``est (P, T, F, C, S)`` applied to ``spec (n_frames, bins, C)``, inverted:

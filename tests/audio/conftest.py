@@ -1,6 +1,7 @@
 """Fixtures for the audio I/O tests."""
 import logging
 
+import av
 import pytest
 
 
@@ -18,3 +19,17 @@ def audio_log(caplog):
     logger.removeHandler(caplog.handler)
     logger.setLevel(level)
     logger.propagate = propagate
+
+
+@pytest.fixture
+def av_opens(monkeypatch):
+    """The paths passed to ``av.open`` while the test runs (how many times files are opened)."""
+    calls = []
+    original = av.open
+
+    def counting_open(file, *args, **kwargs):
+        calls.append(str(file))
+        return original(file, *args, **kwargs)
+
+    monkeypatch.setattr(av, "open", counting_open)
+    return calls

@@ -92,7 +92,8 @@ def models(stock_model, wave_model):
 def separators(models):
     from spleeter_ext import Separator
 
-    return {name: Separator(d, segment=SEGMENT, overlap=OVERLAP) for name, d in models.items()}
+    # The exported graph chunks with a crossfade; the Separator's default for spectrogram models is the patch grid.
+    return {name: Separator(d, segment=SEGMENT, overlap=OVERLAP, chunking="crossfade") for name, d in models.items()}
 
 
 @pytest.fixture(scope="session")

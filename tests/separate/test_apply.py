@@ -1,4 +1,5 @@
-"""Chunked overlap-add: exact reconstruction and streaming equivalence (no TensorFlow needed)."""
+"""Chunked separation: exact reconstruction, the patch grid against one whole-input pass, streaming
+equivalence, shifts."""
 import numpy as np
 import pytest
 
@@ -71,3 +72,64 @@ def test_segment_count():
 def test_bad_overlap_is_refused(overlap):
     with pytest.raises(ParameterError, match="overlap"):
         apply.plan(1000, overlap)
+
+
+def _patch_model(n_fft, hop, T):
+    """A patch-local spectrogram 'model' in NumPy: each T-frame patch's mask depends on that patch alone."""
+    from spleeter_ext import dsp
+
+    def masks(mag):  # (frames, bins, C), frames a multiple of T -> two sources' masks
+        p = mag.reshape(-1, T, *mag.shape[1:])
+        level = p.mean(axis=(1, 2), keepdims=True)
+        m = (p / (p + level + 1e-6)).reshape(mag.shape)
+        return np.stack([m, 1 - m], axis=-1)
+
+    def windows(segments):  # (n, W, C) -> (n, 2, W, C), as STFTMaskEstimator.separate_windows
+        out = []
+        for w in segments:
+            spec = dsp.stft_numpy(w, n_fft, hop, pad_end=False)
+            out.append(dsp.istft_numpy(spec, n_fft, hop, masks=masks(np.abs(spec))))
+        return np.stack(out)
+
+    def whole(x):  # one pass over the whole input, as Spleeter: n_fft zeros first, pad_end, patches padded
+        spec = dsp.stft_numpy(np.concatenate([np.zeros((n_fft, x.shape[1]), np.float32), x]), n_fft, hop)
+        n = len(spec)
+        padded = np.concatenate([spec, np.zeros((-n % T,) + spec.shape[1:], spec.dtype)])
+        return dsp.istft_numpy(spec, n_fft, hop, masks=masks(np.abs(padded))[:n])[:, n_fft: n_fft + len(x)]
+
+    return windows, whole
+
+
+@pytest.mark.parametrize("n_patches", [1, 2, 3])
+def test_grid_chunking_equals_one_pass_at_every_length(n_patches):
+    """Every input length from 1 to 300 samples (patches of 16 samples, windows sharing 12): the windows'
+    summed inverse STFTs equal one pass over the whole input; streamed in odd blocks, with batches."""
+    n_fft, hop, T = 16, 4, 4
+    windows, whole = _patch_model(n_fft, hop, T)
+    chunking = apply.Chunking.grid(n_fft, hop, T, n_patches)
+    assert (chunking.segment, chunking.overlap, chunking.lead) == (n_patches * 16 + 12, 12, 16)
+    x = np.random.default_rng(0).uniform(-1, 1, (300, 2)).astype(np.float32)
+    for n in range(1, 301):
+        ref = whole(x[:n])
+        blocks = [x[i: min(i + 7, n)] for i in range(0, n, 7)]
+        out = np.concatenate(list(apply.separate_blocks(blocks, windows, chunking, n_channels=2, batch_size=2)),
+                             axis=1)
+        assert out.shape == ref.shape == (2, n, 2)
+        np.testing.assert_allclose(out, ref, atol=1e-5, err_msg=f"n={n}")
+
+
+def test_shifted_copies_are_realigned_and_averaged():
+    """With delays, each copy is separated delayed and realigned: a shift-invariant model gives its own output."""
+    x = np.random.default_rng(3).standard_normal((5000, 2)).astype(np.float32)
+    out = apply.separate_array(x, scaled, 1000, 200, delays=[0, 37, 500])
+    np.testing.assert_allclose(out[0], 0.5 * x, atol=1e-6)
+    np.testing.assert_allclose(out[1], 2.0 * x, atol=1e-6)
+
+    def position(segments):  # not shift-invariant: adds the sample's position in its segment
+        ramp = np.arange(segments.shape[1], dtype=np.float32)[None, :, None]
+        return (segments + ramp)[:, None]
+
+    single = [apply.separate_array(x, position, 1000, 0, delays=[d])[0] for d in (0, 37)]
+    both = apply.separate_array(x, position, 1000, 0, delays=[0, 37])[0]
+    np.testing.assert_allclose(both, (single[0] + single[1]) / 2, atol=1e-4)
+    assert np.abs(single[0] - single[1]).max() > 1

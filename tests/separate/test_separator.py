@@ -78,16 +78,20 @@ def test_untrained_model_is_refused(tmp_path):
         Separator(str(cfg))
 
 
-def test_pretrained_without_network_fails_cleanly(tmp_path):
-    """Stock weights that cannot be downloaded: one line saying where to put them, no stems."""
+@pytest.mark.parametrize("preset", ["2stems", "4stems-16kHz"])
+def test_pretrained_without_network_fails_cleanly(tmp_path, preset):
+    """Stock weights that cannot be downloaded: one line saying where to put them, no stems (the 16 kHz
+    presets use the same published weights)."""
+    folder = preset.split("-")[0]
     song = write_wav(tmp_path / "song.wav", np.zeros((4410, 2), np.float32))
-    res = run_cli("separate", "-p", "spleeter:2stems", "-o", tmp_path / "out", song,
+    res = run_cli("separate", "-p", f"spleeter:{preset}", "-o", tmp_path / "out", song,
                   env={"MODEL_PATH": str(tmp_path / "models"), "GITHUB_HOST": "http://127.0.0.1:9"})
     assert res.returncode != 0
-    lines = [l for l in res.stderr.splitlines() if l.startswith("error:")]
-    assert len(lines) == 1 and "2stems" in lines[0] and str(tmp_path / "models") in lines[0]
+    lines = [line for line in res.stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and f"spleeter:{preset}" in lines[0] and str(tmp_path / "models" / folder) in lines[0]
+    assert f"{folder}.tar.gz" in lines[0]
     assert not (tmp_path / "out").exists()
-    assert not (tmp_path / "models" / "2stems").exists()  # no empty folder left to fool the next run
+    assert not (tmp_path / "models" / folder).exists()  # no empty folder left to fool the next run
 
 
 def test_input_rate_option_and_formats(passthrough, music, tmp_path):
@@ -125,3 +129,25 @@ def test_scipy_and_tensorflow_stft_paths_give_the_same_stems(preset, stock_model
         assert np.abs(fast[name]).max() > 1e-3
         # TensorFlow's float32 FFT error (~4e-6 of the peak per transform) dominates
         np.testing.assert_allclose(fast[name], graph[name], atol=5e-5)
+
+
+def test_lossless_input_short_of_its_header_fails_unless_allowed(passthrough, music, tmp_path):
+    """A WAV missing its last 100 sample frames: one error line naming the file and what was decoded of what
+    was declared, exit 1, no stems, the batch goes on; --allow-truncated separates the decoded part and logs it."""
+    cfg, _ = passthrough
+    good = write_wav(tmp_path / "good.wav", music[0][:44100], subtype="PCM_16")
+    cut = write_wav(tmp_path / "cut.wav", music[0][:88200], subtype="PCM_16")
+    cut.write_bytes(cut.read_bytes()[:-4 * 100])
+    res = run_cli("separate", "-p", cfg, "-o", tmp_path / "a", cut, good)
+    assert res.returncode == 1
+    errors = [line for line in res.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and str(cut) in errors[0]
+    assert "decoded 88100 of the 88200 sample frames its header declares" in errors[0]
+    assert "Traceback" not in res.stderr
+    assert not (tmp_path / "a" / "cut").exists() or not any((tmp_path / "a" / "cut").iterdir())
+    assert sf.info(str(tmp_path / "a" / "good" / "vocals.wav")).frames == 44100
+    res = run_cli("separate", "-p", cfg, "-o", tmp_path / "b", "--allow-truncated", cut)
+    assert res.returncode == 0, res.stderr
+    assert any("WARNING" in line and str(cut) in line and "decoded 88100 of the 88200" in line
+               for line in res.stderr.splitlines())
+    assert sf.info(str(tmp_path / "b" / "cut" / "vocals.wav")).frames == 88100

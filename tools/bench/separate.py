@@ -1,12 +1,17 @@
 """Separation benchmark: ``spleeter-ext separate`` against stock ``spleeter separate`` on one 4-stem checkpoint.
 
 ``python -m tools.bench.separate --out docs/benchmarks.md [--quick] [--workdir DIR]`` (method: docs/benchmarks.md).
+
+``--quick`` runs the 30 s case and the 10-file batch only. ``--ours-args`` adds options to every spleeter-ext
+command (e.g. ``--chunking crossfade`` to time the former crossfaded segments, ``--shifts 2``), written to its own
+``--section``.
 """
 from __future__ import annotations
 
 import argparse
 import os
 import re
+import shlex
 import shutil
 import statistics
 import sys
@@ -207,8 +212,8 @@ def make_inputs(root: Path, quick: bool) -> List[Case]:
 
 
 # ------------------------------------------------------------------ runs
-def ours_command(files: Sequence[Path], config: Path, out: Path) -> List[str]:
-    return [ours_cli(), "separate", "-p", str(config), "-o", str(out)] + [str(f) for f in files]
+def ours_command(files: Sequence[Path], config: Path, out: Path, extra: Sequence[str] = ()) -> List[str]:
+    return [ours_cli(), "separate", "-p", str(config), "-o", str(out), *extra] + [str(f) for f in files]
 
 
 def stock_command(files: Sequence[Path], config: Path, out: Path, seconds: float) -> List[str]:
@@ -256,13 +261,14 @@ def cpu_seconds(stderr: str) -> Optional[float]:
     return float(found[-1][0]) + float(found[-1][1]) if found else None
 
 
-def run_once(tool: str, case: Case, config: Path, work: Path) -> Tuple[float, float, Optional[float]]:
+def run_once(tool: str, case: Case, config: Path, work: Path, ours_args: Sequence[str] = ()
+             ) -> Tuple[float, float, Optional[float]]:
     """Wall seconds, peak RSS bytes and CPU seconds of one separation of ``case`` by ``tool`` (outputs
     checked, then removed)."""
     out = work / f"out_{tool}"
     shutil.rmtree(out, ignore_errors=True)
     if tool == "spleeter-ext":
-        cmd = ours_command(case.files, config, out)
+        cmd = ours_command(case.files, config, out, ours_args)
     elif case.probe:
         cmd = stock_command(case.files, config, out, case.seconds)
     else:
@@ -364,7 +370,8 @@ def build_report(cases: List[Case], results: Dict[Tuple[str, str], Result], conv
 
 
 # ------------------------------------------------------------------ main
-def run(work: Path, quick: bool, repeat: int) -> Tuple[List[Case], Dict[Tuple[str, str], Result], List[float]]:
+def run(work: Path, quick: bool, repeat: int, ours_args: Sequence[str] = ()
+        ) -> Tuple[List[Case], Dict[Tuple[str, str], Result], List[float]]:
     config = build_checkpoint(work / "model")
     cases = make_inputs(work / "inputs", quick)
     results: Dict[Tuple[str, str], Result] = {}
@@ -374,7 +381,7 @@ def run(work: Path, quick: bool, repeat: int) -> Tuple[List[Case], Dict[Tuple[st
     loads = [os.getloadavg()[0]]
 
     def measure(tool: str, case: Case) -> None:
-        wall, rss, cpu = run_once(tool, case, config, work)
+        wall, rss, cpu = run_once(tool, case, config, work, ours_args)
         results[(tool, case.name)].walls.append(wall)
         results[(tool, case.name)].rss.append(rss)
         if cpu is not None:
@@ -435,6 +442,9 @@ def main(argv=None) -> None:
     ap.add_argument("--out", default="docs/benchmarks.md", help="markdown file to update (section 'separate')")
     ap.add_argument("--quick", action="store_true", help="only the 30 s case and the 10-file batch")
     ap.add_argument("--repeat", type=int, default=3, help="runs of each short case per tool (median wall time)")
+    ap.add_argument("--ours-args", default="",
+                    help="extra options of every spleeter-ext command, e.g. '--chunking crossfade' or '--shifts 2'")
+    ap.add_argument("--section", default="separate", help="section of --out to write (default 'separate')")
     ap.add_argument("--workdir", help="keep the checkpoint and inputs here (reused when present) instead of a "
                                       "temporary folder")
     args = ap.parse_args(argv)
@@ -454,7 +464,7 @@ def main(argv=None) -> None:
         tmp = tempfile.TemporaryDirectory(prefix="spleeter_ext_bench_")
         work = Path(tmp.name)
     try:
-        cases, results, loads = run(work, args.quick, args.repeat)
+        cases, results, loads = run(work, args.quick, args.repeat, shlex.split(args.ours_args))
     finally:
         if tmp is not None:
             tmp.cleanup()
@@ -466,10 +476,14 @@ def main(argv=None) -> None:
     cmd = "python -m tools.bench.separate --out docs/benchmarks.md" + (" --quick" if args.quick else "")
     cmd += "" if args.repeat == 3 else f" --repeat {args.repeat}"
     cmd += f" --workdir {args.workdir}" if args.workdir else ""
+    cmd += f" --ours-args '{args.ours_args}' --section {args.section}" if args.ours_args else ""
     title = "Separation: spleeter-ext vs stock `spleeter separate`, 4-stem full-size checkpoint"
+    if args.ours_args:
+        title += f" (spleeter-ext {args.ours_args})"
     if args.quick:
         title += " (quick: 30 s and batch only)"
-    write_section(args.out, "separate", title, body, cmd, alias="make bench-separate")
+    write_section(args.out, args.section, title, body, cmd,
+                  alias="" if args.ours_args else "make bench-separate")
     print(body, flush=True)
 
 
