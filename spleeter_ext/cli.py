@@ -5,6 +5,7 @@ and a non-zero exit status.
 """
 from __future__ import annotations
 
+import logging
 import sys
 from typing import List, Optional
 
@@ -66,6 +67,69 @@ def separate(
         typer.echo(f"error: {r.error}", err=True)
     if failed:
         logger.info("%d of %d files separated; %d failed", len(results) - len(failed), len(results), len(failed))
+        raise typer.Exit(1)
+
+
+@app.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+def catalog(
+    inputs: List[str] = typer.Argument(..., help="Audio files, folders, globs, or manifests (.txt: one path per "
+                                                 "line; .csv/.jsonl: a path column), on any filesystem Beam "
+                                                 "supports (local, gs://, s3://...); Beam pipeline options "
+                                                 "(--project, --region, --direct_num_workers...) may be mixed in."),
+    params: str = ParamsOption,
+    output_path: str = typer.Option("separated", "-o", "--output_path", help="Output directory (local or a URI)."),
+    filename_format: str = typer.Option("{filename}/{instrument}.{codec}", "-f", "--filename_format",
+                                        help="Output name template: {filename}, {foldername}, {instrument}, {codec}."),
+    codec: str = typer.Option("wav", "-c", "--codec", help="wav, flac, mp3, ogg, m4a or wma."),
+    bitrate: str = typer.Option("128k", "-b", "--bitrate", help="Bitrate of lossy codecs, e.g. 192k."),
+    runner: str = typer.Option("DirectRunner", "--runner",
+                               help="Beam runner: DirectRunner (this machine), DataflowRunner, FlinkRunner, ..."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Separate again inputs whose stems are complete."),
+    results: Optional[str] = typer.Option(None, "--results",
+                                          help="Results manifest, JSON lines (default: <output>/catalog-results.jsonl)."),
+    path_column: str = typer.Option("path", "--path-column", help="Column (CSV) or key (JSONL) of manifest paths."),
+    jobs: Optional[int] = typer.Option(None, "--jobs", "-j",
+                                       help="TensorFlow threads per worker (default: the cores shared out among "
+                                            "local DirectRunner workers, else all)."),
+    verbose: bool = VerboseOption,
+) -> None:
+    """Separate a catalog on Apache Beam: resumable (complete stems are skipped), one results record per input."""
+    configure_logging(verbose)
+    if not verbose:  # Beam's import-time warnings go to the root logger; its workers log at INFO
+        logging.getLogger().setLevel(logging.ERROR)
+        logging.getLogger("apache_beam").setLevel(logging.ERROR)
+    try:
+        from .catalog.job import CatalogJob, require_beam
+
+        require_beam()
+        from .catalog.options import default_threads, split_arguments
+        from .catalog.pipeline import run_catalog
+        from .catalog.storage import normalise, stage_model
+        from .config import load_config
+
+        specs, options = split_arguments(inputs)
+        if not specs:
+            _fail("no input given; pass audio files, folders, globs or manifests")
+        options["runner"] = runner
+        if not verbose:
+            options.setdefault("default_sdk_harness_log_level", "ERROR")
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as scratch:
+            instruments = load_config(stage_model(params, scratch))["instrument_list"]
+        job = CatalogJob(params=params, destination=normalise(output_path), instruments=tuple(instruments),
+                         codec=codec, bitrate=bitrate, filename_format=filename_format, overwrite=overwrite,
+                         path_column=path_column, threads=jobs or default_threads(options), verbose=verbose)
+        summary = run_catalog(specs, job, options, results=results)
+    except SpleeterExtError as exc:
+        _fail(str(exc))
+    for error in summary.errors:
+        typer.echo(f"error: {error}", err=True)
+    if summary.failed > len(summary.errors):
+        typer.echo(f"error: ... and {summary.failed - len(summary.errors)} more failed inputs; see {summary.results}",
+                   err=True)
+    typer.echo(summary.line())
+    if summary.failed:
         raise typer.Exit(1)
 
 
