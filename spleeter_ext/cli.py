@@ -97,29 +97,23 @@ def catalog(
     configure_logging(verbose)
     if not verbose:  # Beam's import-time warnings go to the root logger; its workers log at INFO
         logging.getLogger().setLevel(logging.ERROR)
-        logging.getLogger("apache_beam").setLevel(logging.ERROR)
+        logging.getLogger("apache_beam").setLevel(logging.CRITICAL)
     try:
         from .catalog.job import CatalogJob, require_beam
 
         require_beam()
         from .catalog.options import default_threads, split_arguments
         from .catalog.pipeline import run_catalog
-        from .catalog.storage import normalise, stage_model
-        from .config import load_config
 
         specs, options = split_arguments(inputs)
         if not specs:
             _fail("no input given; pass audio files, folders, globs or manifests")
         options["runner"] = runner
         if not verbose:
-            options.setdefault("default_sdk_harness_log_level", "ERROR")
-        import tempfile
-
-        with tempfile.TemporaryDirectory() as scratch:
-            instruments = load_config(stage_model(params, scratch))["instrument_list"]
-        job = CatalogJob(params=params, destination=normalise(output_path), instruments=tuple(instruments),
-                         codec=codec, bitrate=bitrate, filename_format=filename_format, overwrite=overwrite,
-                         path_column=path_column, threads=jobs or default_threads(options), verbose=verbose)
+            options.setdefault("default_sdk_harness_log_level", "CRITICAL")  # failures reach us as one line
+        job = CatalogJob(params=params, destination=output_path, codec=codec, bitrate=bitrate,
+                         filename_format=filename_format, overwrite=overwrite, path_column=path_column,
+                         threads=jobs or default_threads(options), verbose=verbose)
         summary = run_catalog(specs, job, options, results=results)
     except SpleeterExtError as exc:
         _fail(str(exc))

@@ -32,13 +32,13 @@ class CatalogJob:
     """Settings of a catalog run; shipped to every worker (picklable, small).
 
     ``params``, ``destination``, ``codec``, ``bitrate`` and ``filename_format`` mean what they mean
-    for ``separate``; ``instruments`` are the model's stems (read from its config at launch);
+    for ``separate``; ``instruments`` are the model's stems (read from its config at launch when empty);
     ``threads`` are TensorFlow's CPU threads per worker (``None``: all cores).
     """
 
     params: str
     destination: str
-    instruments: Sequence[str]
+    instruments: Sequence[str] = ()
     codec: str = "wav"
     bitrate: str = "128k"
     filename_format: str = DEFAULT_FORMAT

@@ -2,6 +2,7 @@
 with one :class:`~spleeter_ext.separate.Separator` per worker, and write one results record per input."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -53,7 +54,8 @@ def _triage(item, job: CatalogJob):
 
 
 class SeparateFiles(beam.DoFn):
-    """Separate each input exactly as ``separate`` does, with a model built once per worker process.
+    """Separate each input exactly as ``separate`` does, with a model built once per worker process
+    (on its first input, through Beam's shared handle, so threads of one process share it).
 
     Local inputs and outputs go straight through :meth:`Separator.separate_files` (which writes each
     stem under a temporary name and renames it when complete). A remote input is first copied to the
@@ -81,13 +83,15 @@ class SeparateFiles(beam.DoFn):
     def setup(self):
         configure_logging(self.job.verbose)
         self.scratch = tempfile.mkdtemp(prefix="spleeter-ext-catalog-")
-        self.separator = self.acquire_separator(self.scratch)
+        self.separator = None  # built with the first input: a worker that only meets skipped inputs needs none
 
     def teardown(self):
         shutil.rmtree(getattr(self, "scratch", ""), ignore_errors=True)
 
     def process(self, item):
         path, stems = item
+        if self.separator is None:
+            self.separator = self.acquire_separator(self.scratch)
         t0 = time.monotonic()
         work = tempfile.mkdtemp(dir=self.scratch)
         try:
@@ -149,6 +153,14 @@ def build(p: beam.Pipeline, specs: Sequence[str], job: CatalogJob, results: str,
      | "Results" >> beam.io.WriteToText(results, shard_name_template="", num_shards=1))
 
 
+def model_instruments(params: str) -> Sequence[str]:
+    """The stems a model descriptor separates, from its config (a remote model directory is fetched)."""
+    from ..config import load_config
+
+    with tempfile.TemporaryDirectory(prefix="spleeter-ext-catalog-") as scratch:
+        return load_config(storage.stage_model(params, scratch))["instrument_list"]
+
+
 def pipeline_error(exc: BaseException) -> str:
     """One line for a failed pipeline: the toolkit's own message when a worker raised one."""
     text = str(exc).strip()
@@ -176,6 +188,10 @@ def run_catalog(specs: Sequence[str], job: CatalogJob,
     or command-line flags. Raises :class:`ParameterError` for a bad codec or filename template before
     anything runs.
     """
+    for path in (job.destination, results or "", job.params, *specs):
+        storage.check_reachable(path)
+    job = dataclasses.replace(job, destination=storage.normalise(job.destination),
+                              instruments=tuple(job.instruments or model_instruments(job.params)))
     plan.check_job(job)
     results = results or storage.join(job.destination, RESULTS_NAME)
     options = pipeline_options
@@ -186,13 +202,13 @@ def run_catalog(specs: Sequence[str], job: CatalogJob,
     FileSystems.set_options(options)
     t0 = time.monotonic()
     separate = SeparateFiles(job)
-    local = options.view_as(StandardOptions).runner in (None, "DirectRunner", "direct")
+    in_process = (options.view_as(StandardOptions).runner in (None, "DirectRunner", "direct")
+                  and options.view_as(DirectOptions).direct_running_mode == "in_memory")
     with tempfile.TemporaryDirectory(prefix="spleeter-ext-catalog-") as scratch:
-        # On this machine, build the model before the pipeline: a broken one fails here, once, with its
-        # own message; in-process workers then share this very separator (same shared handle).
-        held = separate.acquire_separator(scratch) if local else None
-        if options.view_as(DirectOptions).direct_running_mode != "in_memory":
-            held = None  # worker processes build their own
+        # In-process workers share this very separator (same shared handle), built before the pipeline so
+        # that a broken model fails once, here. Worker processes build their own (a broken model fails
+        # their set-up: Beam prints their tracebacks, then the pipeline's error is reduced to one line).
+        held = separate.acquire_separator(scratch) if in_process else None
         try:
             with beam.Pipeline(options=options) as p:
                 build(p, list(specs), job, results, separate)

@@ -31,6 +31,17 @@ def identity(path: str) -> str:
     return path if is_remote(path) else os.path.realpath(path)
 
 
+def check_reachable(path: str) -> None:
+    """Raise a one-line error when no installed Beam filesystem serves ``path``'s scheme."""
+    if is_remote(path):
+        try:
+            FileSystems.get_filesystem(path)
+        except ValueError:
+            scheme = FileSystems.get_scheme(path)
+            hint = "pip install 'spleeter-ext[dataflow]'" if scheme == "gs" else f"install Beam's extra for {scheme}://"
+            raise SpleeterExtError(f"{path}: no Beam filesystem for {scheme}:// is installed; {hint}") from None
+
+
 def join(base: str, relative: str) -> str:
     return FileSystems.join(base, relative) if is_remote(base) else os.path.normpath(os.path.join(base, relative))
 
