@@ -63,7 +63,9 @@ SCHEMA: Dict[str, Tuple[tuple, Any, str]] = {
     "description": ((str,), "", "free text"),
     "segment_seconds": (Number, None, "training segment length of waveform models (default: T frames)"),
     "validation_tracks": ((int,), 4, "validation tracks scored at each checkpoint"),
-    "validation_seconds": (Number, 10.0, "seconds of each validation track"),
+    "validation_seconds": (Number, 10.0, "seconds of each validation track (its central excerpt)"),
+    "curve_steps": ((list,), None, "steps at which the validation SDR is scored into curves.csv "
+                                   "(default: 100, 200, 400, ... and the last step)"),
     "augmentation": ((dict,), None, "training augmentation, see AUGMENTATION_SCHEMA"),
     "inference": ((dict,), None, "separation defaults, see INFERENCE_SCHEMA"),
     "stage_loss_weight": (Number, 1.0, "stacked models: weight of the first-stage loss (0: stage two only)"),
@@ -159,6 +161,9 @@ def validate_config(cfg: dict, source: str = "<config>") -> dict:
     gain = out["augmentation"]["gain"]
     if len(gain) != 2 or not all(isinstance(g, Number) for g in gain) or not 0 <= gain[0] <= gain[1]:
         raise ConfigError(f"{source}: 'augmentation.gain' must be [low, high] with 0 <= low <= high, got {gain!r}")
+    steps = out["curve_steps"]
+    if steps is not None and not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in steps):
+        raise ConfigError(f"{source}: 'curve_steps' must be a list of positive step numbers, got {steps!r}")
     ov = out["inference"]["overlap"]
     if not 0 <= ov < 1:
         raise ConfigError(f"{source}: 'inference.overlap' must be in [0, 1), got {ov}")

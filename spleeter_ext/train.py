@@ -6,7 +6,8 @@
   index last, so a run killed at any moment leaves the previous checkpoint intact.
 * Rerunning the same command resumes: weights, optimizer state and step are restored and the data
   stream restarts at that step (example ``k`` of the stream is a pure function of ``(seed, k)``).
-* TensorBoard logs (``model_dir/logs``): loss per instrument, validation loss and validation SDR.
+* TensorBoard logs (``model_dir/logs``): loss per instrument, and the validation SDR of the learning curve
+  (:mod:`spleeter_ext.curves`: ``curves.csv`` at log-spaced steps, with training time and FLOPs).
 * A NaN/Inf loss stops the run with an error naming the step.
 * The resolved config (``config.json``), git commit, package versions and seed (``run.json``) are
   written next to the checkpoints, so the model directory is directly usable by
@@ -28,6 +29,7 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
+from . import curves
 from .config import dump_config, load_config
 from .errors import ConfigError, SpleeterExtError
 from .log import logger
@@ -144,11 +146,12 @@ class _Control:
         self.signal: Optional[int] = None
 
 
-def _callbacks(manager, step_of, cfg, control: _Control, writer, validation, estimator, total_steps):
+def _callbacks(manager, step_of, cfg, control: _Control, writer, recorder, total_steps, curve_at):
     import tensorflow as tf
 
     save_every = int(cfg["save_checkpoints_steps"])
     summary_every = max(1, int(cfg["save_summary_steps"]))
+    instruments = cfg["instrument_list"]
 
     class Checkpointing(tf.keras.callbacks.Callback):
         def on_train_batch_end(self, batch, logs=None):
@@ -163,41 +166,34 @@ def _callbacks(manager, step_of, cfg, control: _Control, writer, validation, est
                     for key, value in logs.items():
                         tf.summary.scalar(f"train/{key}", float(value))
             if control.signal is not None:
-                path = manager.save(checkpoint_number=step)
+                path = self._save(step)
                 logger.info("Received signal %d: saved %s at step %d; rerun the same command to resume",
                             control.signal, path, step)
                 self.model.stop_training = True
-            elif step % save_every == 0 or step >= total_steps:
-                manager.save(checkpoint_number=step)
-                if validation is not None:
-                    self._validate(step)
-                if step >= total_steps:
-                    self.model.stop_training = True
+                return
+            if step % save_every == 0 or step >= total_steps or step in curve_at:
+                self._save(step)
+            if recorder is not None and step in curve_at:
+                self._score(step)
+            if step >= total_steps:
+                self.model.stop_training = True
 
-        def _validate(self, step):
-            from .evaluation.sdr import framewise_sdr
+        def _save(self, step):
+            if recorder is not None:
+                recorder.clock.save(step)
+            return manager.save(checkpoint_number=step)
 
-            losses, sdrs = [], {n: [] for n in estimator.instruments}
-            for mixture, sources in validation:
-                loss, _ = estimator.compute_losses(mixture, sources, training=False)
-                losses.append(float(loss))
-                est = estimator.separate_segments(mixture).numpy()  # (B, S, n, C)
-                ref = np.transpose(sources.numpy(), (0, 3, 1, 2))
-                for b in range(est.shape[0]):
-                    sdr = framewise_sdr(ref[b], est[b], win=estimator.sample_rate, hop=estimator.sample_rate,
-                                       silent_source="nan")
-                    for k, name in enumerate(estimator.instruments):
-                        sdrs[name].append(np.nanmedian(sdr[k]) if np.isfinite(sdr[k]).any() else np.nan)
+        def _score(self, step):
+            row = recorder.record(step)
             with writer.as_default(step=step):
-                tf.summary.scalar("valid/loss", float(np.mean(losses)))
-                for name, vals in sdrs.items():
-                    v = np.array(vals, dtype=float)
-                    if np.isfinite(v).any():
-                        tf.summary.scalar(f"valid/sdr_{name}", float(np.nanmedian(v)))
-            med = {n: float(np.nanmedian(v)) if np.isfinite(np.array(v, float)).any() else float("nan")
-                   for n, v in sdrs.items()}
-            logger.info("step %d: validation loss %.4f, SDR %s", step, float(np.mean(losses)),
-                        ", ".join(f"{n} {v:.2f} dB" for n, v in med.items()))
+                tf.summary.scalar("valid/sdr", row["SDR"])
+                for name in instruments:
+                    if math.isfinite(row[f"SDR_{name}"]):
+                        tf.summary.scalar(f"valid/sdr_{name}", row[f"SDR_{name}"])
+            logger.info("step %d: validation SDR %.2f dB (%s)%s", step, row["SDR"],
+                        ", ".join(f"{n} {row[f'SDR_{n}']:.2f}" for n in instruments),
+                        f"; collapsed (estimate >= {-curves.COLLAPSE_DB:g} dB below the reference): "
+                        f"{row['collapsed']}" if row["collapsed"] else "")
 
     return [Checkpointing()]
 
@@ -217,12 +213,13 @@ def train(params, data: str, steps: Optional[int] = None, batch_size: Optional[i
         csv: a Spleeter-style training CSV (default: the config's ``train_csv`` when ``data`` has no
             train/ folder).
         verbose: Keras progress (1: a bar, 2: a line per epoch); chosen by the CLI from the terminal.
-        validate: score the validation split at each checkpoint.
+        validate: score the validation split (SDR per stem, ``curves.csv``) at the config's ``curve_steps``
+            (default: 100, 200, 400, ... and the last step).
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tensorflow as tf
 
-    from .data.pipeline import training_dataset, validation_dataset
+    from .data.pipeline import training_dataset, validation_excerpts
     from .data.tracks import discover
     from .models.estimators import build_estimator
 
@@ -292,15 +289,16 @@ def train(params, data: str, steps: Optional[int] = None, batch_size: Optional[i
     segment = estimator.training_segment_samples()
     dataset = training_dataset(tracks, instruments, cfg["sample_rate"], cfg["n_channels"], segment,
                                cfg["batch_size"], cfg_seed, cfg["augmentation"], start_step=start)
-    validation = None
+    recorder = None
+    curve_at = set(curves.curve_steps(total_steps, cfg.get("curve_steps")))
     if valid_tracks:
-        validation = validation_dataset(valid_tracks, instruments, cfg["sample_rate"], cfg["n_channels"],
-                                        cfg["validation_seconds"], batch_size=cfg["batch_size"],
-                                        segment_samples=segment)
+        excerpts = validation_excerpts(valid_tracks, instruments, cfg["sample_rate"], cfg["n_channels"],
+                                       cfg["validation_seconds"])
+        recorder = curves.CurveRecorder(out, estimator, excerpts, cfg["batch_size"], start)
     writer = tf.summary.create_file_writer(str(out / "logs"))
     control = _Control()
-    callbacks = _callbacks(manager, lambda: int(optimizer.iterations.numpy()), cfg, control, writer, validation,
-                           estimator, total_steps)
+    callbacks = _callbacks(manager, lambda: int(optimizer.iterations.numpy()), cfg, control, writer, recorder,
+                           total_steps, curve_at)
     previous = {}
 
     def handler(signum, frame):

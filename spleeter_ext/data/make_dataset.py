@@ -107,7 +107,8 @@ def _write_track(folder: Path, stems: Dict[str, np.ndarray]) -> None:
         sf.write(str(folder / f"{name}.wav"), ints[name], SAMPLE_RATE, subtype="PCM_16", format="WAV")
 
 
-def _render_one(out: str, subset: str, name: str, seed: int, seconds: float, engine: str) -> str:
+def _render_one(out: str, subset: str, name: str, seed: int, seconds: float, engine: str,
+                style: Optional[Dict[str, object]] = None) -> str:
     """Render one track into ``out/.incomplete`` then move it to ``out/<subset>/<name>`` (atomic)."""
     root = Path(out)
     final = root / subset / name
@@ -116,7 +117,7 @@ def _render_one(out: str, subset: str, name: str, seed: int, seconds: float, eng
         shutil.rmtree(tmp)
     tmp.mkdir(parents=True)
     try:
-        stems = _renderer(engine)(seconds, SAMPLE_RATE, seed)
+        stems = _renderer(engine)(seconds, SAMPLE_RATE, seed, **(style or {}))
         _write_track(tmp, stems)
         if final.exists():  # a stale incomplete folder (files deleted by hand): replace it
             shutil.rmtree(final)
@@ -167,15 +168,18 @@ def _write_json(path: Path, data: Dict[str, object]) -> None:
 
 
 def make_dataset(out: Union[str, Path], n_train: int, n_test: int, seconds: float, seed: int = 0,
-                 engine: str = "numpy", jobs: int = 1) -> Path:
+                 engine: str = "numpy", jobs: int = 1, style: Optional[Dict[str, object]] = None) -> Path:
     """Write ``n_train`` + ``n_test`` synthetic songs of ``seconds`` in MUSDB18-HQ's wav layout.
 
     ``engine`` is ``'numpy'`` (:mod:`.synth`, fast, no system dependency) or ``'realistic'``
     (:mod:`.realistic`: mma + fluidsynth + festival).  Returns ``Path(out)``.  Resumes an
     interrupted run made with the same settings; raises :class:`DatasetError` if ``out`` holds a
-    dataset made with other settings or something that is not a synthetic dataset.
+    dataset made with other settings or something that is not a synthetic dataset.  ``style`` passes
+    ``soundfont``/``grooves`` to the realistic engine (a test set under a shift of timbre and style).
     """
     _check(n_train, n_test, seconds, seed, engine, jobs)
+    if style and engine != "realistic":
+        raise ParameterError(f"style={style!r} needs engine='realistic'")
     if engine == "realistic":
         from . import realistic
 
@@ -183,6 +187,8 @@ def make_dataset(out: Union[str, Path], n_train: int, n_test: int, seconds: floa
     root = Path(out)
     settings = {"engine": engine, "seed": int(seed), "seconds": float(seconds), "n_train": int(n_train),
                 "n_test": int(n_test), "sample_rate": SAMPLE_RATE, "format": _FORMAT}
+    if style:
+        settings["style"] = {k: (list(v) if isinstance(v, (list, tuple)) else v) for k, v in style.items()}
     meta_path = root / META
     if meta_path.is_file():
         old = read_meta(root)
@@ -221,7 +227,8 @@ def make_dataset(out: Union[str, Path], n_train: int, n_test: int, seconds: floa
     if len(pending) < len(tasks):
         logger.info("%s: %d of %d tracks already complete; rendering the other %d", root,
                     len(tasks) - len(pending), len(tasks), len(pending))
-    args = [(str(root), str(t["subset"]), str(t["name"]), int(t["seed"]), float(seconds), engine) for t in pending]
+    args = [(str(root), str(t["subset"]), str(t["name"]), int(t["seed"]), float(seconds), engine, style)
+            for t in pending]
     for _ in track(_run_all(args, jobs), total=len(args), desc=f"synthetic {engine} tracks", unit="track"):
         pass
     meta["complete"] = True

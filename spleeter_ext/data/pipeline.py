@@ -477,6 +477,18 @@ def validation_excerpt(track: Track, instruments: Sequence[str], reader: Segment
     return mix([sources[..., i] for i in range(len(instruments))]), sources
 
 
+def validation_excerpts(tracks: Sequence[Track], instruments: Sequence[str], sample_rate: int, n_channels: int,
+                        seconds: float) -> List[Tuple[np.ndarray, np.ndarray]]:
+    """The central ``seconds`` of every track as NumPy ``(mixture (samples, channels), sources (samples,
+    channels, sources))`` pairs (what the learning curves are scored on)."""
+    _check_common(tracks, instruments, sample_rate, n_channels)
+    n_samples = int(round(float(seconds) * sample_rate))
+    if n_samples <= 0:
+        raise ParameterError(f"validation excerpt must be positive, got {seconds} s")
+    reader = SegmentReader(sample_rate, n_channels)
+    return [validation_excerpt(track, list(instruments), reader, n_samples) for track in tracks]
+
+
 def validation_dataset(tracks: Sequence[Track], instruments: Sequence[str], sample_rate: int, n_channels: int,
                        seconds: float, batch_size: int, num_parallel_calls=tf.data.AUTOTUNE,
                        segment_samples: Optional[int] = None, cache: bool = True) -> tf.data.Dataset:

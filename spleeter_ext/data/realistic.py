@@ -245,21 +245,47 @@ def _channels(events: Sequence[Tuple[int, bytes]]) -> set:
 # --------------------------------------------------------------------------------------------
 
 @functools.lru_cache(maxsize=None)
-def _groove_variants(groove: str) -> Tuple[str, ...]:
-    """Other grooves defined in ``groove``'s library file (no intros, endings or fills)."""
+def _library() -> Dict[str, Tuple[str, Tuple[str, ...]]]:
+    """``{groove (lower case): (library file, every groove that file defines)}`` of mma's standard library."""
     pattern = re.compile(r"^\s*DefGroove\s+(\S+)", re.IGNORECASE | re.MULTILINE)
+    found: Dict[str, Tuple[str, Tuple[str, ...]]] = {}
     for lib in _MMA_LIBS:
         if not os.path.isdir(lib):
             continue
         for name in sorted(os.listdir(lib)):
-            if not name.endswith(".mma"):
-                continue
-            text = Path(lib, name).read_text(errors="replace")
-            names = pattern.findall(text)
-            if groove.lower() in (n.lower() for n in names):
-                return tuple(n for n in names if n.lower() != groove.lower()
-                             and not re.search("intro|end|fill", n, re.IGNORECASE))
-    return ()
+            if name.endswith(".mma"):
+                names = tuple(pattern.findall(Path(lib, name).read_text(errors="replace")))
+                for groove in names:
+                    found.setdefault(groove.lower(), (name, names))
+    return found
+
+
+def groove_file(groove: str) -> Optional[str]:
+    """The mma library file that defines ``groove`` (its style family), or None."""
+    entry = _library().get(groove.lower())
+    return entry[0] if entry else None
+
+
+def _groove_variants(groove: str) -> Tuple[str, ...]:
+    """Other grooves defined in ``groove``'s library file (no intros, endings or fills)."""
+    entry = _library().get(groove.lower())
+    if entry is None:
+        return ()
+    return tuple(n for n in entry[1] if n.lower() != groove.lower() and not re.search("intro|end|fill", n, re.IGNORECASE))
+
+
+def first_groove(seed: int, grooves: Sequence[str] = GROOVES) -> str:
+    """The groove :func:`render_track` tries first for ``seed`` (it falls back to others only when that
+    groove lacks a stem)."""
+    rng = np.random.Generator(np.random.PCG64(seed))
+    return grooves[int(rng.permutation(len(grooves))[0])]
+
+
+def unseen_grooves(seeds: Sequence[int]) -> Tuple[str, ...]:
+    """Grooves of :data:`GROOVES` from library files (style families) that none of the tracks rendered
+    with ``seeds`` starts from: a test set drawn from them plays other styles than those tracks."""
+    used = {groove_file(first_groove(int(s))) for s in seeds}
+    return tuple(g for g in GROOVES if groove_file(g) not in used)
 
 
 def _chord_chart(plan: synth.SongPlan, n_bars: int) -> List[str]:
@@ -426,8 +452,12 @@ def _sung_vocals(mono: np.ndarray, rate: int, sample_rate: int, n: int,
 # Public entry point
 # --------------------------------------------------------------------------------------------
 
-def render_track(seconds: float, sample_rate: int = 44100, seed: int = 0) -> Dict[str, np.ndarray]:
+def render_track(seconds: float, sample_rate: int = 44100, seed: int = 0, soundfont: Optional[str] = None,
+                 grooves: Optional[Sequence[str]] = None) -> Dict[str, np.ndarray]:
     """Render a random song of ``seconds`` with sampled instruments and a sung melody.
+
+    ``soundfont`` (a General MIDI ``.sf2``; default FluidR3) and ``grooves`` (the mma grooves to draw
+    from; default :data:`GROOVES`) change the timbres and styles, e.g. for a test set under a shift.
 
     Returns ``{'vocals', 'drums', 'bass', 'other'}``, each float32 ``(round(seconds *
     sample_rate), 2)``; their sum (:func:`synth.mix`) peaks at most at 0.9.  Raises
@@ -435,11 +465,21 @@ def render_track(seconds: float, sample_rate: int = 44100, seed: int = 0) -> Dic
     """
     synth.check_args(seconds, seed, sample_rate)
     tools = check_dependencies()
+    if soundfont is not None:
+        if not os.path.isfile(soundfont):
+            raise DatasetError(f"realistic data engine: soundfont {soundfont} does not exist; install it (e.g. the "
+                               "Debian package timgm6mb-soundfont for /usr/share/sounds/sf2/TimGM6mb.sf2)")
+        tools["soundfont"] = soundfont
+    pool = tuple(grooves) if grooves is not None else GROOVES
+    unknown = [g for g in pool if groove_file(g) is None]
+    if not pool or unknown:
+        raise DatasetError(f"realistic data engine: grooves {unknown or '[]'} are not in mma's library; choose "
+                           "from realistic.GROOVES")
     plan = synth.plan_song(seconds, seed, vocal_range=_VOCAL_RANGE)
     rng = np.random.Generator(np.random.PCG64(seed))
     n = int(round(seconds * sample_rate))
     n_bars = int(math.ceil(seconds / plan.bar)) + 1
-    grooves = [GROOVES[i] for i in rng.permutation(len(GROOVES))]
+    grooves = [pool[i] for i in rng.permutation(len(pool))]
     with tempfile.TemporaryDirectory(prefix="spleeter_ext_realistic_") as tmp:
         workdir = Path(tmp)
         parts: Dict[str, MidiFile] = {}

@@ -168,9 +168,20 @@ def _scaled_copy(estimate: np.ndarray, target: np.ndarray) -> Optional[tuple]:
     return gain, correlation, residual_db
 
 
+#: a stem estimate at least this far (dB) below its reference's energy has collapsed to silence
+COLLAPSE_DB = -30.0
+COLLAPSED = "estimate collapsed"
+
+
+def collapsed_stems(flags: List[str], instruments: List[str], n_tracks: int) -> List[str]:
+    """Instruments flagged as collapsed on at least half of ``n_tracks`` tracks."""
+    counts = {name: sum(f": {name}: {COLLAPSED}" in flag for flag in flags) for name in instruments}
+    return [name for name, c in counts.items() if n_tracks and c >= n_tracks / 2]
+
+
 def sanity_flags(references: np.ndarray, estimates: np.ndarray, mixture: Optional[np.ndarray],
                  scores: TrackScores, max_db: float = 100.0, copy_correlation: float = 1 - 1e-6,
-                 copy_residual_db: float = -80.0) -> List[str]:
+                 copy_residual_db: float = -80.0, collapse_db: float = COLLAPSE_DB) -> List[str]:
     """Human-readable warnings about a scored track; an empty list means nothing suspicious.
 
     Flags:
@@ -183,6 +194,8 @@ def sanity_flags(references: np.ndarray, estimates: np.ndarray, mixture: Optiona
       (a pure gain error scores a finite SDR, e.g. 6.02 dB for 0.5×, but SIR/SAR at the round-off
       floor: targets written instead of predictions, or a data leak);
     * an estimate equal to (a scaled copy of) the mixture (SAR at the round-off floor, low SIR);
+    * a collapsed estimate: ``collapse_db`` dB or more below its reference's energy (a near-silent
+      output scores about 0 dB SDR, above a model that tries and fails, so averages reward it);
     * NaN frames (silent stem in the frame) and their share, instruments whose frames are all NaN;
     * a single evaluated source (SIR undefined), estimate/reference length mismatch, and a museval
       SDR that disagrees with the fast SDR.
@@ -217,6 +230,12 @@ def sanity_flags(references: np.ndarray, estimates: np.ndarray, mixture: Optiona
         if fit and fit[1] > copy_correlation and fit[2] < copy_residual_db:
             flags.append(f"{track}: {name}: estimate is a scaled copy of its reference (gain {fit[0]:.4g}, residual "
                          f"{fit[2]:.1f} dB): targets written instead of predictions, or a leak")
+        ref_energy = float(np.sum(np.square(references[j], dtype=np.float64)))
+        est_energy = float(np.sum(np.square(estimates_aligned[j], dtype=np.float64)))
+        if ref_energy > 0 and (est_energy == 0 or 10 * np.log10(est_energy / ref_energy) <= collapse_db):
+            level = 10 * np.log10(est_energy / ref_energy) if est_energy > 0 else -np.inf
+            flags.append(f"{track}: {name}: {COLLAPSED} ({level:.1f} dB below its reference): a near-silent output "
+                         "scores about 0 dB SDR, above a model that tries and fails")
         if mixture is not None:
             mix = np.asarray(mixture)
             if mix.shape != references.shape[1:]:

@@ -86,6 +86,21 @@ def test_flags_scaled_copy_of_the_reference(stems):
     assert not any("mixture" in f for f in flags)
 
 
+def test_flags_a_collapsed_stem_only_below_the_threshold(stems):
+    from spleeter_ext.evaluation.report import collapsed_stems
+
+    references, estimates = stems
+    estimates = estimates.copy()
+    estimates[2] *= 10 ** (-35 / 20)  # 35 dB quieter than a fair estimate: collapsed
+    estimates[1] *= 10 ** (-20 / 20)  # 20 dB quieter: a poor estimate, not a collapse
+    flags = sanity_flags(references, estimates, references.sum(axis=0),
+                         evaluate_track(references, estimates, INSTRUMENTS, SR))
+    hit = [f for f in flags if "estimate collapsed" in f]
+    assert len(hit) == 1 and f": {INSTRUMENTS[2]}: " in hit[0]
+    assert collapsed_stems(flags, list(INSTRUMENTS), n_tracks=1) == [INSTRUMENTS[2]]
+    assert collapsed_stems(flags, list(INSTRUMENTS), n_tracks=3) == []  # flagged on 1 of 3 tracks only
+
+
 def test_flags_mixture_as_estimate(stems):
     references, _ = stems
     mixture = references.sum(axis=0)
