@@ -11,6 +11,8 @@ import atexit
 import contextlib
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,22 +68,58 @@ def cluster_timeout() -> float:
 
 def multi_worker_strategy():
     """``MultiWorkerMirroredStrategy`` from ``TF_CONFIG`` that waits at most :func:`cluster_timeout`
-    seconds for every worker to start (TensorFlow waits forever by default), and keeps TensorFlow's
-    peer health checks, which abort the collectives when a worker stops answering."""
+    seconds for every worker to start (TensorFlow waits forever by default). Once training runs,
+    TensorFlow's coordination service notices a worker that stops answering and aborts the collectives
+    (see :func:`worker_guard`)."""
     import tensorflow as tf
-    from tensorflow.python.distribute import collective_all_reduce_strategy as cars
+    from tensorflow.python.distribute import multi_worker_util
+    from tensorflow.python.eager import context
+    from tensorflow.tsl.protobuf import coordination_config_pb2
 
     timeout = cluster_timeout()
-    # TensorFlow 2.12 reads this class attribute in the strategy's constructor (no public option).
-    cars.CollectiveAllReduceExtended._check_health_initial_timeout = timeout
+    resolver = tf.distribute.cluster_resolver.TFConfigClusterResolver()
+    spec = resolver.cluster_spec()
+    # The coordination service MultiWorkerMirroredStrategy configures for itself (TensorFlow 2.12), plus a
+    # bound on the wait for every worker to register.
+    jobs = [coordination_config_pb2.CoordinatedJob(name=job, num_tasks=spec.num_tasks(job))
+            for job in ("chief", "worker") if job in spec.jobs]
+    context.context().configure_coordination_service(
+        service_type="standalone", service_leader=multi_worker_util.coordination_leader(spec),
+        coordinated_jobs=jobs, cluster_register_timeout_in_ms=int(timeout * 1000))
+    message = (f"not every worker of TF_CONFIG started within {timeout:g} s ({_cluster_text()}); start each of "
+               f"them (same command, its own TF_CONFIG task), or allow more time with {CLUSTER_TIMEOUT_ENV}")
+    # The service's leader (the first worker) waits inside TensorFlow's runtime whatever the timeout, holding
+    # the interpreter: a watchdog process ends it with the same message.
+    watchdog = _start_watchdog(timeout + 15, message)
     try:
-        return tf.distribute.MultiWorkerMirroredStrategy()
-    except RuntimeError as exc:
-        if "Timeout waiting for the cluster" not in str(exc):
-            raise
-        raise ClusterError(f"not every worker of TF_CONFIG started within {timeout:g} s "
-                           f"({_cluster_text()}); start each of them (same command, its own TF_CONFIG task), "
-                           f"or allow more time with {CLUSTER_TIMEOUT_ENV}") from None
+        return tf.distribute.MultiWorkerMirroredStrategy(cluster_resolver=resolver)
+    except (tf.errors.DeadlineExceededError, tf.errors.UnavailableError):
+        raise ClusterError(message) from None
+    finally:
+        watchdog.stdin.close()  # stands the watchdog down
+        watchdog.wait()
+
+
+_WATCHDOG = """
+import os, select, signal, sys, time
+parent, seconds, message = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3]
+if not select.select([sys.stdin], [], [], seconds)[0]:
+    sys.stderr.write("error: " + message + "\\n")
+    sys.stderr.flush()
+    os.kill(parent, signal.SIGTERM)
+    time.sleep(10)
+    try:
+        os.kill(parent, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+"""
+
+
+def _start_watchdog(seconds: float, message: str) -> subprocess.Popen:
+    """A process that prints ``error: message`` and terminates this one unless its stdin closes within
+    ``seconds``."""
+    return subprocess.Popen([sys.executable, "-c", _WATCHDOG, str(os.getpid()), str(seconds), message],
+                            stdin=subprocess.PIPE)
 
 
 def _cluster_text() -> str:

@@ -252,6 +252,7 @@ def test_a_worker_that_never_starts_is_an_error_not_a_hang(synth_data, tmp_path)
     cluster = {"worker": [f"127.0.0.1:{p}" for p in free_ports(2)]}
     proc = start_worker(tmp_path, config, synth_data, tmp_path / "model", 2,
                         {"cluster": cluster, "task": {"type": "worker", "index": 0}}, name="alone", wait=20)
+    t0 = time.time()
     code, err = finish([proc], timeout=300)[0]
-    assert code == 1
-    assert err.strip().splitlines()[-1].startswith("error: not every worker of TF_CONFIG started within 20 s")
+    assert code != 0 and time.time() - t0 < 120
+    assert "error: not every worker of TF_CONFIG started within 20 s" in err
