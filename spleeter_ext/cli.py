@@ -21,6 +21,10 @@ ParamsOption = typer.Option("spleeter:4stems", "-p", "--params_filename", "--par
                             help="Model: spleeter:2stems|4stems|5stems, a JSON config, a trained model "
                                  "directory, or a preset name (see `spleeter-ext models`).")
 VerboseOption = typer.Option(False, "--verbose", help="Debug logs.")
+FilenameFormatOption = typer.Option("{filename}/{instrument}.{codec}", "-f", "--filename_format",
+                                    help="Output name template: {filename}, {foldername}, {instrument}, {codec}.")
+CodecOption = typer.Option("wav", "-c", "--codec", help="wav, flac, mp3, ogg, m4a or wma.")
+BitrateOption = typer.Option("128k", "-b", "--bitrate", help="Bitrate of lossy codecs, e.g. 192k.")
 
 
 def _fail(message: str, code: int = 1) -> None:
@@ -33,10 +37,9 @@ def separate(
     files: List[str] = typer.Argument(..., help="Audio files to separate (any format FFmpeg decodes)."),
     params: str = ParamsOption,
     output_path: str = typer.Option("separated", "-o", "--output_path", help="Output directory."),
-    filename_format: str = typer.Option("{filename}/{instrument}.{codec}", "-f", "--filename_format",
-                                        help="Output name template: {filename}, {foldername}, {instrument}, {codec}."),
-    codec: str = typer.Option("wav", "-c", "--codec", help="wav, flac, mp3, ogg, m4a or wma."),
-    bitrate: str = typer.Option("128k", "-b", "--bitrate", help="Bitrate of lossy codecs, e.g. 192k."),
+    filename_format: str = FilenameFormatOption,
+    codec: str = CodecOption,
+    bitrate: str = BitrateOption,
     offset: float = typer.Option(0.0, "-s", "--offset", help="Start offset in seconds."),
     duration: Optional[float] = typer.Option(None, "-d", "--duration",
                                              help="Seconds to separate from the offset (default: all of it)."),
@@ -78,10 +81,9 @@ def catalog(
                                                  "(--project, --region, --direct_num_workers...) may be mixed in."),
     params: str = ParamsOption,
     output_path: str = typer.Option("separated", "-o", "--output_path", help="Output directory (local or a URI)."),
-    filename_format: str = typer.Option("{filename}/{instrument}.{codec}", "-f", "--filename_format",
-                                        help="Output name template: {filename}, {foldername}, {instrument}, {codec}."),
-    codec: str = typer.Option("wav", "-c", "--codec", help="wav, flac, mp3, ogg, m4a or wma."),
-    bitrate: str = typer.Option("128k", "-b", "--bitrate", help="Bitrate of lossy codecs, e.g. 192k."),
+    filename_format: str = FilenameFormatOption,
+    codec: str = CodecOption,
+    bitrate: str = BitrateOption,
     runner: str = typer.Option("DirectRunner", "--runner",
                                help="Beam runner: DirectRunner (this machine), DataflowRunner, FlinkRunner, ..."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Separate again inputs whose stems are complete."),

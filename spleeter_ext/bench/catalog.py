@@ -23,7 +23,6 @@ import json
 import os
 import shutil
 import subprocess
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -32,7 +31,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .common import markdown_table, write_section
+from .common import markdown_table, work_folder, write_section
 from .separate import (GIB, INSTRUMENTS, _env, build_checkpoint, check_outputs, cpu_seconds, ours_cli,
                        ours_command, with_cpu_time, write_song)
 
@@ -227,14 +226,7 @@ def main(argv=None) -> None:
     ap.add_argument("--workdir", help="keep the checkpoint and inputs here (reused when present)")
     args = ap.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    tmp = None
-    if args.workdir:
-        work = Path(args.workdir).resolve()
-        work.mkdir(parents=True, exist_ok=True)
-    else:
-        tmp = tempfile.TemporaryDirectory(prefix="spleeter_ext_bench_catalog_")
-        work = Path(tmp.name)
-    try:
+    with work_folder(args.workdir, "spleeter_ext_bench_catalog_") as work:
         if args.model == "full":
             model, label = str(build_checkpoint(work / "model")), "4-stem full-size Spleeter U-Net checkpoint"
         else:
@@ -251,9 +243,6 @@ def main(argv=None) -> None:
         rtf, _, _ = worker_rtf(work / "out_catalog" / "catalog-results.jsonl")
         diff = stem_difference(work / "out_separate", work / "out_catalog", files)
         overhead = max(0.0, cat.wall - rtf * audio / args.workers)  # wall time not spent separating
-    finally:
-        if tmp is not None:
-            tmp.cleanup()
     body = build_report(args.files, args.seconds, args.workers, label, sep, cat, rtf, diff, overhead)
     cmd = "python -m spleeter_ext.bench.catalog --out docs/benchmarks.md"
     for flag, value, default in (("--files", args.files, 20), ("--seconds", f"{args.seconds:g}", "30"),

@@ -32,7 +32,6 @@ import re
 import shutil
 import statistics
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,7 +39,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .common import markdown_table, peak_rss_of, write_section
+from .common import markdown_table, peak_rss_of, work_folder, write_section
 
 SAMPLE_RATE = 44100
 INSTRUMENTS = ["vocals", "drums", "bass", "other"]
@@ -468,18 +467,8 @@ def main(argv=None) -> None:
 
     print("measuring convolution throughput...", flush=True)
     convs = [flops.conv_throughput(batch=3, runs=5)]
-    tmp = None
-    if args.workdir:
-        work = Path(args.workdir).resolve()
-        work.mkdir(parents=True, exist_ok=True)
-    else:
-        tmp = tempfile.TemporaryDirectory(prefix="spleeter_ext_bench_")
-        work = Path(tmp.name)
-    try:
+    with work_folder(args.workdir, "spleeter_ext_bench_") as work:
         cases, results, loads = run(work, args.quick, args.repeat)
-    finally:
-        if tmp is not None:
-            tmp.cleanup()
 
     print("measuring convolution throughput again...", flush=True)
     convs.append(flops.conv_throughput(batch=3, runs=5))
