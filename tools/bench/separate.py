@@ -15,7 +15,6 @@ import shlex
 import shutil
 import statistics
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +22,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .common import markdown_table, peak_rss_of, write_section
+from .common import markdown_table, peak_rss_of, work_folder, write_section
 
 SAMPLE_RATE = 44100
 INSTRUMENTS = ["vocals", "drums", "bass", "other"]
@@ -456,18 +455,8 @@ def main(argv=None) -> None:
 
     print("measuring convolution throughput...", flush=True)
     convs = [flops.conv_throughput(batch=3, runs=5)]
-    tmp = None
-    if args.workdir:
-        work = Path(args.workdir).resolve()
-        work.mkdir(parents=True, exist_ok=True)
-    else:
-        tmp = tempfile.TemporaryDirectory(prefix="spleeter_ext_bench_")
-        work = Path(tmp.name)
-    try:
+    with work_folder(args.workdir, "spleeter_ext_bench_") as work:
         cases, results, loads = run(work, args.quick, args.repeat, shlex.split(args.ours_args))
-    finally:
-        if tmp is not None:
-            tmp.cleanup()
 
     print("measuring convolution throughput again...", flush=True)
     convs.append(flops.conv_throughput(batch=3, runs=5))
