@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from spleeter_ext.bench.catalog import GIB, cloud_estimate, run_sampled, worker_rtf
+from tools.bench.catalog import GIB, cloud_estimate, run_sampled, worker_rtf
 
 
 def test_peak_memory_of_each_process_of_the_tree(tmp_path):
