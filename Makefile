@@ -6,16 +6,17 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 # Debian packages: ffmpeg (stempeg, imported by musdb/museval, insists on the binaries; our own audio I/O
 # uses PyAV and needs none), fluidsynth + General MIDI soundfont + mma + festival and a voice (realistic songs).
-DEB_PACKAGES := ffmpeg fluidsynth fluid-soundfont-gm mma festival festvox-kallpc16k
-MODEL ?= stack_unet_small
+DEB_PACKAGES := ffmpeg fluidsynth fluid-soundfont-gm timgm6mb-soundfont mma festival festvox-kallpc16k
+MODEL ?= stack_spleeter_2d_small
 DATA ?=
 STEPS ?=
 BUDGET ?= default
-SEEDS ?= 1
+SEEDS ?= 3
+STAGE1 ?=
 PYTEST_ARGS ?=
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: install deb test test-slow test-all bench bench-separate bench-train bench-catalog demo train evaluate table1 table2 models clean
+.PHONY: install deb lint test test-slow test-all bench bench-separate bench-train bench-catalog demo train evaluate table1 table2 curves models clean
 
 install: $(STAMP)
 
@@ -40,6 +41,9 @@ $(STAMP): setup.py | deb
 	$(PY) -m pip install -q -e '.[test,catalog]'
 	@touch $(STAMP)
 
+lint: install
+	$(VENV)/bin/ruff check .
+
 test: install
 	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS) tests
 
@@ -55,13 +59,13 @@ models: install
 bench: bench-separate bench-train
 
 bench-separate: install
-	$(PY) -m spleeter_ext.bench.separate --out docs/benchmarks.md
+	$(PY) -m tools.bench.separate --out docs/benchmarks.md
 
 bench-train: install
-	$(PY) -m spleeter_ext.bench.train --out docs/benchmarks.md
+	$(PY) -m tools.bench.train --out docs/benchmarks.md
 
 bench-catalog: install
-	$(PY) -m spleeter_ext.bench.catalog --out docs/benchmarks.md
+	$(PY) -m tools.bench.catalog --out docs/benchmarks.md
 
 demo: install
 	$(VENV)/bin/spleeter-ext demo --output demo_output
@@ -76,11 +80,16 @@ train: install
 evaluate: install
 	$(VENV)/bin/spleeter-ext evaluate -p runs/$(notdir $(basename $(MODEL))) -d $(or $(DATA),$(SYNTH_DATA)) -o runs/$(notdir $(basename $(MODEL)))/evaluation
 
+# Experiments (experiments/README.md): results accumulate in experiments/results/$(BUDGET)/ and are reused.
+EXPERIMENT_ARGS = --budget $(BUDGET) --seeds $(SEEDS) $(if $(DATA),--data $(DATA)) $(if $(STEPS),--steps $(STEPS))
 table1: install
-	$(PY) experiments/tables.py table1 --budget $(BUDGET) --seeds $(SEEDS) $(if $(DATA),--data $(DATA)) --out experiments/results
+	$(PY) -m experiments table1 $(EXPERIMENT_ARGS)
 
 table2: install
-	$(PY) experiments/tables.py table2 --budget $(BUDGET) --seeds $(SEEDS) $(if $(DATA),--data $(DATA)) --out experiments/results
+	$(PY) -m experiments table2 $(EXPERIMENT_ARGS) $(if $(STAGE1),--stage1 $(STAGE1))
+
+curves: install
+	$(PY) -m experiments curves $(EXPERIMENT_ARGS)
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache

@@ -7,8 +7,8 @@ from typing import List, Optional
 
 import typer
 
+from spleeter_ext.cli import command
 from spleeter_ext.errors import SpleeterExtError
-from spleeter_ext.log import configure_logging
 
 from .common import BUDGETS, DEFAULT_RUNS, PUBLIC_BUDGETS, RESULTS, SINGLE_MODELS, Context, model_spec, prepare_data
 from .ledger import Ledger
@@ -22,7 +22,6 @@ DataOption = typer.Option(None, "--data", help="dataset root (required by --budg
 StepsOption = typer.Option(None, "--steps", min=1, help="override the budget's training steps")
 OutOption = typer.Option(None, "--out", help="results folder (default experiments/results/<budget>)")
 RunsOption = typer.Option(str(DEFAULT_RUNS), "--runs", help="where model directories go (reused across runs)")
-VerboseOption = typer.Option(False, "--verbose")
 
 
 def context(budget: str, data: Optional[str], steps: Optional[int], out: Optional[str], runs: str) -> Context:
@@ -36,66 +35,54 @@ def context(budget: str, data: Optional[str], steps: Optional[int], out: Optiona
     return Context(b, info, shift, steps, folder, Path(runs))
 
 
-def _run(fn, verbose: bool) -> None:
-    configure_logging(verbose)
-    try:
-        for path in fn():
-            typer.echo(path)
-    except SpleeterExtError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1)
+def _print(paths) -> None:
+    for path in paths:
+        typer.echo(path)
 
 
-@app.command()
+@command(target=app)
 def run(models: List[str] = typer.Argument(None, help="model keys (default: the six single models)"),
         budget: str = BudgetOption, seeds: int = SeedsOption, data: Optional[str] = DataOption,
-        steps: Optional[int] = StepsOption, out: Optional[str] = OutOption, runs: str = RunsOption,
-        verbose: bool = VerboseOption) -> None:
+        steps: Optional[int] = StepsOption, out: Optional[str] = OutOption, runs: str = RunsOption) -> None:
     """Train and evaluate models (seed-major) into the results ledger; nothing already there is redone."""
     from .runner import Runner
 
-    def work():
-        ctx = context(budget, data, steps, out, runs)
-        runner = Runner(ctx, Ledger(ctx.results))
-        specs = [model_spec(k) for k in models] if models else list(SINGLE_MODELS)
-        for testset in runner.testsets():
-            runner.oracles(testset)
-        runner.models(specs, range(seeds))
-        return [ctx.results]
-
-    _run(work, verbose)
+    ctx = context(budget, data, steps, out, runs)
+    runner = Runner(ctx, Ledger(ctx.results))
+    specs = [model_spec(k) for k in models] if models else list(SINGLE_MODELS)
+    for testset in runner.testsets():
+        runner.oracles(testset)
+    runner.models(specs, range(seeds))
+    _print([ctx.results])
 
 
-@app.command()
+@command(target=app)
 def table1(budget: str = BudgetOption, seeds: int = SeedsOption, data: Optional[str] = DataOption,
-           steps: Optional[int] = StepsOption, out: Optional[str] = OutOption, runs: str = RunsOption,
-           verbose: bool = VerboseOption) -> None:
+           steps: Optional[int] = StepsOption, out: Optional[str] = OutOption, runs: str = RunsOption) -> None:
     """Table 1 and Figure 2: the six single models under equal conditions."""
     from . import tables
 
-    _run(lambda: tables.table1(context(budget, data, steps, out, runs), seeds).values(), verbose)
+    _print(tables.table1(context(budget, data, steps, out, runs), seeds).values())
 
 
-@app.command()
+@command(target=app)
 def table2(budget: str = BudgetOption, seeds: int = SeedsOption, data: Optional[str] = DataOption,
            steps: Optional[int] = StepsOption, out: Optional[str] = OutOption, runs: str = RunsOption,
            stage1: Optional[str] = typer.Option(None, "--stage1", help="architecture of both stages (default: "
-                                                                       "Table 1's winner), e.g. demucs_2d"),
-           verbose: bool = VerboseOption) -> None:
+                                                                       "Table 1's winner), e.g. demucs_2d")) -> None:
     """Table 2 and Figure 4: the paper's phase two, Table 1's winner against two networks of its architecture."""
     from . import tables
 
-    _run(lambda: tables.table2(context(budget, data, steps, out, runs), seeds, stage1).values(), verbose)
+    _print(tables.table2(context(budget, data, steps, out, runs), seeds, stage1).values())
 
 
-@app.command()
+@command(target=app)
 def curves(budget: str = BudgetOption, seeds: int = SeedsOption, data: Optional[str] = DataOption,
-           steps: Optional[int] = StepsOption, out: Optional[str] = OutOption, runs: str = RunsOption,
-           verbose: bool = VerboseOption) -> None:
+           steps: Optional[int] = StepsOption, out: Optional[str] = OutOption, runs: str = RunsOption) -> None:
     """Learning curves of the six models and the stack of the winner: Figure 5 and the curves report."""
     from . import report
 
-    _run(lambda: report.curves(context(budget, data, steps, out, runs), seeds).values(), verbose)
+    _print(report.curves(context(budget, data, steps, out, runs), seeds).values())
 
 
 def main() -> None:

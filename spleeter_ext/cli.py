@@ -1,16 +1,17 @@
-"""``spleeter-ext``: a thin Typer CLI over library functions (TensorFlow is imported lazily).
+"""``spleeter-ext``: the one command line, a thin Typer layer over library functions (TensorFlow loads lazily).
 
-Every :class:`~spleeter_ext.errors.SpleeterExtError` becomes one line ``error: <message>`` on stderr
-and a non-zero exit status.
+Every command shares ``--verbose`` and reports a ``SpleeterExtError`` as one ``error:`` line (:func:`command`).
 """
 from __future__ import annotations
 
+import functools
+import inspect
 import logging
-import sys
-from typing import List, Optional
+from typing import Callable, List, Optional
 
 import typer
 
+from .config import DATASET_SECONDS, DATASET_TEST_TRACKS, DATASET_TRAIN_TRACKS
 from .errors import SpleeterExtError
 from .log import configure_logging, logger
 
@@ -27,12 +28,38 @@ CodecOption = typer.Option("wav", "-c", "--codec", help="wav, flac, mp3, ogg, m4
 BitrateOption = typer.Option("128k", "-b", "--bitrate", help="Bitrate of lossy codecs, e.g. 192k.")
 
 
-def _fail(message: str, code: int = 1) -> None:
+def fail(message: str, code: int = 1) -> None:
+    """Print ``error: <message>`` on stderr and exit with ``code``."""
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(code)
 
 
-@app.command()
+def command(name: Optional[str] = None, target: Optional[typer.Typer] = None,
+            **settings) -> Callable[[Callable], Callable]:
+    """Register ``fn`` as a command of ``target`` (default: this CLI) with the shared behaviour: a ``--verbose``
+    option, logging configured before the command runs, and any :class:`SpleeterExtError` reported as one
+    ``error:`` line. ``settings`` go to Typer's ``command`` (e.g. ``context_settings``)."""
+
+    def register(fn: Callable) -> Callable:
+        @functools.wraps(fn)
+        def run(*args, verbose: bool = False, **kwargs):
+            configure_logging(verbose)
+            try:
+                return fn(*args, **kwargs)
+            except SpleeterExtError as exc:
+                fail(str(exc))
+
+        signature = inspect.signature(fn)
+        verbose = inspect.Parameter("verbose", inspect.Parameter.KEYWORD_ONLY, default=VerboseOption,
+                                    annotation=bool)
+        run.__signature__ = signature.replace(parameters=[*signature.parameters.values(), verbose])
+        run.__annotations__ = {**fn.__annotations__, "verbose": bool}
+        return (target or app).command(name, **settings)(run)
+
+    return register
+
+
+@command()
 def separate(
     files: List[str] = typer.Argument(..., help="Audio files to separate (any format FFmpeg decodes)."),
     params: str = ParamsOption,
@@ -52,19 +79,14 @@ def separate(
                                                 help="wav sample format: s16 (default), s24 or f32."),
     input_rate: bool = typer.Option(False, "--input-rate",
                                     help="Write stems at the input's sample rate instead of the model's."),
-    verbose: bool = VerboseOption,
 ) -> None:
     """Separate audio files into stems."""
-    configure_logging(verbose)
     from .separate.separator import Separator
 
-    try:
-        sep = Separator(params, MWF=mwf, segment=segment, overlap=overlap, batch_size=batch_size, threads=jobs)
-        results = sep.separate_files(files, output_path, codec=codec, bitrate=bitrate, filename_format=filename_format,
-                                     offset=offset, duration=duration, keep_input_rate=input_rate,
-                                     sample_format=sample_format)
-    except SpleeterExtError as exc:
-        _fail(str(exc))
+    sep = Separator(params, MWF=mwf, segment=segment, overlap=overlap, batch_size=batch_size, threads=jobs)
+    results = sep.separate_files(files, output_path, codec=codec, bitrate=bitrate, filename_format=filename_format,
+                                 offset=offset, duration=duration, keep_input_rate=input_rate,
+                                 sample_format=sample_format)
     failed = [r for r in results if not r.ok]
     for r in failed:
         typer.echo(f"error: {r.error}", err=True)
@@ -73,7 +95,7 @@ def separate(
         raise typer.Exit(1)
 
 
-@app.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
 def catalog(
     inputs: List[str] = typer.Argument(..., help="Audio files, folders, globs, or manifests (.txt: one path per "
                                                  "line; .csv/.jsonl: a path column), on any filesystem Beam "
@@ -87,38 +109,34 @@ def catalog(
     runner: str = typer.Option("DirectRunner", "--runner",
                                help="Beam runner: DirectRunner (this machine), DataflowRunner, FlinkRunner, ..."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Separate again inputs whose stems are complete."),
-    results: Optional[str] = typer.Option(None, "--results",
-                                          help="Results manifest, JSON lines (default: <output>/catalog-results.jsonl)."),
+    results: Optional[str] = typer.Option(None, "--results", help="Results manifest, JSON lines "
+                                                                  "(default: <output>/catalog-results.jsonl)."),
     path_column: str = typer.Option("path", "--path-column", help="Column (CSV) or key (JSONL) of manifest paths."),
     jobs: Optional[int] = typer.Option(None, "--jobs", "-j",
                                        help="TensorFlow threads per worker (default: the cores shared out among "
                                             "local DirectRunner workers, else all)."),
-    verbose: bool = VerboseOption,
 ) -> None:
     """Separate a catalog on Apache Beam: resumable (complete stems are skipped), one results record per input."""
-    configure_logging(verbose)
+    verbose = logger.isEnabledFor(logging.DEBUG)
     if not verbose:  # Beam's import-time warnings go to the root logger; its workers log at INFO
         logging.getLogger().setLevel(logging.ERROR)
         logging.getLogger("apache_beam").setLevel(logging.CRITICAL)
-    try:
-        from .catalog.job import CatalogJob, require_beam
+    from .catalog.job import CatalogJob, require_beam
 
-        require_beam()
-        from .catalog.options import default_threads, split_arguments
-        from .catalog.pipeline import run_catalog
+    require_beam()
+    from .catalog.options import default_threads, split_arguments
+    from .catalog.pipeline import run_catalog
 
-        specs, options = split_arguments(inputs)
-        if not specs:
-            _fail("no input given; pass audio files, folders, globs or manifests")
-        options["runner"] = runner
-        if not verbose:
-            options.setdefault("default_sdk_harness_log_level", "CRITICAL")  # failures reach us as one line
-        job = CatalogJob(params=params, destination=output_path, codec=codec, bitrate=bitrate,
-                         filename_format=filename_format, overwrite=overwrite, path_column=path_column,
-                         threads=jobs or default_threads(options), verbose=verbose)
-        summary = run_catalog(specs, job, options, results=results)
-    except SpleeterExtError as exc:
-        _fail(str(exc))
+    specs, options = split_arguments(inputs)
+    if not specs:
+        fail("no input given; pass audio files, folders, globs or manifests")
+    options["runner"] = runner
+    if not verbose:
+        options.setdefault("default_sdk_harness_log_level", "CRITICAL")  # failures reach us as one line
+    job = CatalogJob(params=params, destination=output_path, codec=codec, bitrate=bitrate,
+                     filename_format=filename_format, overwrite=overwrite, path_column=path_column,
+                     threads=jobs or default_threads(options), verbose=verbose)
+    summary = run_catalog(specs, job, options, results=results)
     for error in summary.errors:
         typer.echo(f"error: {error}", err=True)
     if summary.failed > len(summary.errors):
@@ -129,32 +147,27 @@ def catalog(
         raise typer.Exit(1)
 
 
-@app.command()
-def models(verbose: bool = VerboseOption) -> None:
+@command()
+def models() -> None:
     """List every registered model: parameters, multiply-accumulates per second, receptive field, domain."""
-    configure_logging(verbose)
     from .models.table import model_table
 
-    try:
-        typer.echo(model_table())
-    except SpleeterExtError as exc:
-        _fail(str(exc))
+    typer.echo(model_table())
 
 
-@app.command()
+@command()
 def train(
     params: str = typer.Option(..., "-p", "--params_filename", "--params", help="Model config (JSON or preset)."),
-    data: str = typer.Option(..., "-d", "--data", help="Dataset root: MUSDB18 (stems or wav), a folder tree, or CSV root."),
+    data: str = typer.Option(..., "-d", "--data",
+                             help="Dataset root: MUSDB18 (stems or wav), a folder tree, or CSV root."),
     steps: Optional[int] = typer.Option(None, "--steps", help="Total training steps (default: train_max_steps)."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Global batch size."),
     model_dir: Optional[str] = typer.Option(None, "--model-dir", help="Checkpoint directory (default: model_dir)."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Overrides random_seed."),
     csv: Optional[str] = typer.Option(None, "--csv", help="Spleeter-style training CSV (paths relative to --data)."),
     no_validation: bool = typer.Option(False, "--no-validation", help="Skip validation at checkpoints."),
-    verbose: bool = VerboseOption,
 ) -> None:
     """Train (or resume) a model; rerun the same command to resume after an interruption."""
-    configure_logging(verbose)
     from .log import is_terminal
     from .train import train as run
 
@@ -164,45 +177,37 @@ def train(
     except KeyboardInterrupt as exc:
         typer.echo(f"interrupted: {exc}; rerun the same command to resume", err=True)
         raise typer.Exit(130)
-    except SpleeterExtError as exc:
-        _fail(str(exc))
     typer.echo(str(out))
 
 
-@app.command("make-dataset")
+@command("make-dataset")
 def make_dataset(
     out: str = typer.Argument(..., help="Output folder (MUSDB18-HQ wav layout)."),
-    train: int = typer.Option(8, "--train", help="Training tracks."),
-    test: int = typer.Option(4, "--test", help="Test tracks."),
-    seconds: float = typer.Option(20.0, "--seconds", help="Length of each track."),
+    train: int = typer.Option(DATASET_TRAIN_TRACKS, "--train", help="Training tracks."),
+    test: int = typer.Option(DATASET_TEST_TRACKS, "--test", help="Test tracks."),
+    seconds: float = typer.Option(DATASET_SECONDS, "--seconds", help="Length of each track."),
     seed: int = typer.Option(0, "--seed", help="Random seed."),
     engine: str = typer.Option("numpy", "--engine",
                                help="numpy (no system dependency), realistic (fluidsynth, mma, festival) or auto "
                                     "(realistic when its Debian packages are installed)."),
     jobs: int = typer.Option(1, "--jobs", "-j", help="Parallel renderers."),
-    verbose: bool = VerboseOption,
 ) -> None:
     """Generate a synthetic MUSDB-format dataset (mixture = sum of stems, nothing clipped)."""
-    configure_logging(verbose)
     from .data.make_dataset import make_dataset as run
 
-    try:
-        if engine == "auto":
-            from .data.realistic import check_dependencies
+    if engine == "auto":
+        from .data.realistic import check_dependencies
 
-            try:
-                check_dependencies()
-                engine = "realistic"
-            except SpleeterExtError as exc:
-                logger.warning("realistic engine unavailable (%s); using the numpy engine", exc)
-                engine = "numpy"
-        path = run(out, train, test, seconds, seed=seed, engine=engine, jobs=jobs)
-    except SpleeterExtError as exc:
-        _fail(str(exc))
-    typer.echo(str(path))
+        try:
+            check_dependencies()
+            engine = "realistic"
+        except SpleeterExtError as exc:
+            logger.warning("realistic engine unavailable (%s); using the numpy engine", exc)
+            engine = "numpy"
+    typer.echo(str(run(out, train, test, seconds, seed=seed, engine=engine, jobs=jobs)))
 
 
-@app.command()
+@command()
 def evaluate(
     params: str = typer.Option(..., "-p", "--params_filename", "--params", help="Model to evaluate."),
     data: str = typer.Option(..., "-d", "--data", help="Dataset root (MUSDB18 stems or wav, or a synthetic set)."),
@@ -212,69 +217,50 @@ def evaluate(
     metrics: str = typer.Option("sdr", "--metrics", help="sdr (exact and fast) or all (museval's SIR/SAR/ISR too)."),
     no_oracles: bool = typer.Option(False, "--no-oracles", help="Skip the oracle rows (IRM1, IRM2, IBM1, MWF, MIX)."),
     max_tracks: Optional[int] = typer.Option(None, "--max-tracks", help="Evaluate only the first N tracks."),
+    seconds: Optional[float] = typer.Option(None, "--seconds",
+                                            help="Evaluate only the first S seconds of each track (quick checks)."),
     mwf: bool = typer.Option(False, "--mwf", help="Separate with the multichannel Wiener filter."),
-    verbose: bool = VerboseOption,
 ) -> None:
     """Separate a dataset split and score it with museval (BSSEval v4), beside oracle bounds."""
-    configure_logging(verbose)
     from .evaluation.evaluate import evaluate as run
 
     kwargs = {"oracles": ()} if no_oracles else {}
-    try:
-        result = run(params, data, subset=subset, output_dir=output, jobs=jobs, metrics=metrics,
-                     max_tracks=max_tracks, mwf=mwf, **kwargs)
-    except SpleeterExtError as exc:
-        _fail(str(exc))
+    result = run(params, data, subset=subset, output_dir=output, jobs=jobs, metrics=metrics, max_tracks=max_tracks,
+                 seconds=seconds, mwf=mwf, **kwargs)
     typer.echo(result.report_md.read_text())
     typer.echo(f"reports: {result.report_md} and {result.report_csv}")
 
 
-@app.command()
+@command()
 def export(
     params: str = typer.Option(..., "-p", "--params_filename", "--params", help="Model to export."),
     output: str = typer.Option(..., "-o", "--output", help="Output directory."),
     fmt: List[str] = typer.Option(["savedmodel"], "--format", help="savedmodel and/or tflite (repeatable)."),
     segment: Optional[float] = typer.Option(None, "--segment", help="Segment length in seconds."),
     overlap: Optional[float] = typer.Option(None, "--overlap", help="Overlap between segments (fraction)."),
-    verbose: bool = VerboseOption,
 ) -> None:
     """Export a model as a SavedModel (waveform in, stems out; STFT inside) and TFLite where the ops allow."""
-    configure_logging(verbose)
     from .export import export as run
 
     formats = tuple(dict.fromkeys(["savedmodel"] + list(fmt)))  # TFLite converts from the SavedModel
-    try:
-        paths = run(params, output, formats=formats, segment_seconds=segment, overlap=overlap)
-    except SpleeterExtError as exc:
-        _fail(str(exc))
-    for kind, path in paths.items():
+    for kind, path in run(params, output, formats=formats, segment_seconds=segment, overlap=overlap).items():
         typer.echo(f"{kind}: {path}")
 
 
-@app.command()
+@command()
 def demo(
     output: str = typer.Option("demo_output", "-o", "--output", help="Where the stems and the picture go."),
     params: str = typer.Option("demo", "-p", "--params_filename", "--params", help="Model (default: the bundled one)."),
-    verbose: bool = VerboseOption,
 ) -> None:
     """Separate a real 4-stem example excerpt offline with the bundled model; print where and how well."""
-    configure_logging(verbose)
     from .demo import format_result, run_demo
 
-    try:
-        res = run_demo(output, params)
-    except SpleeterExtError as exc:
-        _fail(str(exc))
-    typer.echo(format_result(res, params))
+    typer.echo(format_result(run_demo(output, params), params))
 
 
 def main() -> None:
-    """Console-script entry point."""
-    try:
-        app(prog_name="spleeter-ext")
-    except SpleeterExtError as exc:  # pragma: no cover - commands catch their own
-        typer.echo(f"error: {exc}", err=True)
-        sys.exit(1)
+    """Console-script entry point (also ``python -m spleeter_ext``)."""
+    app(prog_name="spleeter-ext")
 
 
 if __name__ == "__main__":

@@ -1,19 +1,6 @@
-"""JSON model configurations in Spleeter's format, validated at the boundary.
+"""JSON model configurations in Spleeter's format: descriptors, presets that extend, validation.
 
-A configuration is a plain ``dict`` with Spleeter's keys (so a config written for
-``spleeter train`` loads here unchanged) plus a few documented keys of this project.
-Unknown keys and wrong types raise :class:`~spleeter_ext.errors.ConfigError` naming the key
-and the file.
-
-Descriptors accepted by :func:`load_config`:
-
-* ``spleeter:2stems`` / ``spleeter:4stems`` / ``spleeter:5stems`` (and ``-16kHz``): Spleeter's
-  bundled configs, read from the installed ``spleeter`` package;
-* a path to a JSON file (``model_dir`` is resolved relative to the file when relative and present
-  there);
-* a model directory written by ``spleeter-ext train`` (it holds ``config.json``);
-* a preset name of this project: a file of ``model_configs/`` (``spleeter_2d_small``...) or
-  ``demo`` (the bundled model).
+See :func:`load_config` for the descriptors and :func:`merge_configs` for how ``"extends"`` merges.
 """
 from __future__ import annotations
 
@@ -21,7 +8,7 @@ import copy
 import json
 from importlib import resources
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
 from .errors import ConfigError
 
@@ -88,7 +75,11 @@ MODEL_SCHEMA: Dict[str, Tuple[tuple, Any, str]] = {
     "type": ((str,), "unet.unet", "registered model name"),
     "params": ((dict,), {}, "arguments of the model's constructor"),
 }
+#: key naming the preset or config file a config extends (see :func:`merge_configs`)
+EXTENDS = "extends"
 SPLEETER_PRESETS = ("2stems", "4stems", "5stems", "2stems-16kHz", "4stems-16kHz", "5stems-16kHz")
+#: Synthetic dataset of ``make_dataset`` and ``spleeter-ext make-dataset``: 8 training and 4 test songs of 20 s.
+DATASET_TRAIN_TRACKS, DATASET_TEST_TRACKS, DATASET_SECONDS = 8, 4, 20.0
 
 
 def _check_section(cfg: dict, schema: dict, where: str, source: str) -> dict:
@@ -199,43 +190,120 @@ def list_presets() -> List[str]:
     return sorted(names)
 
 
-def resolve_descriptor(descriptor: str) -> Tuple[dict, str, Optional[Path]]:
-    """Find the JSON behind a descriptor; return ``(raw dict, source name, folder it came from)``."""
+class _Found(NamedTuple):
+    raw: dict
+    source: str  # how messages name it
+    root: Optional[Path]  # folder a relative model_dir or extends resolves against
+    file: Optional[Path]  # the JSON file (None for Spleeter's bundled configs)
+
+    @property
+    def identity(self) -> str:
+        return str(self.file.resolve()) if self.file else self.source
+
+
+def _find(descriptor: str, relative_to: Optional[Path] = None) -> Optional[_Found]:
+    """The JSON a descriptor names, or None when nothing has that name.
+
+    With ``relative_to`` (the folder of a config that extends this one), a path (``.json`` or with a
+    folder) is taken relative to it and a bare name is a preset only, never a folder of the working
+    directory.
+    """
     if descriptor.startswith("spleeter:"):
         name = descriptor.split(":", 1)[1]
         if name not in SPLEETER_PRESETS:
             raise ConfigError(f"{descriptor}: unknown Spleeter preset; available: "
                               + ", ".join(f"spleeter:{n}" for n in SPLEETER_PRESETS))
         text = resources.files("spleeter.resources").joinpath(f"{name}.json").read_text()
-        return json.loads(text), descriptor, None
+        return _Found(json.loads(text), descriptor, None, None)
     path = Path(descriptor).expanduser()
-    if path.is_dir():
+    is_path = relative_to is None or path.suffix == ".json" or len(path.parts) > 1
+    if relative_to is not None and is_path and not path.is_absolute():
+        path = relative_to / path
+    if is_path and path.is_dir():
         cfg_path = path / "config.json"
         if not cfg_path.is_file():
             raise ConfigError(f"{descriptor}: a model directory must hold config.json "
                               "(written by 'spleeter-ext train')")
-        return _read_json(cfg_path), str(cfg_path), path
-    if path.suffix == ".json" or path.exists():
-        return _read_json(path), str(path), path.parent
+        return _Found(_read_json(cfg_path), str(cfg_path), path, cfg_path)
+    if is_path and (path.suffix == ".json" or path.exists()):
+        return _Found(_read_json(path), str(path), path.parent, path)
     for folder in preset_dirs():
         candidate = folder / f"{descriptor}.json"
         if candidate.is_file():
-            return _read_json(candidate), f"preset '{descriptor}'", candidate.parent
-    available = ", ".join([f"spleeter:{n}" for n in SPLEETER_PRESETS[:3]] + list_presets())
-    raise ConfigError(f"{descriptor}: not a config file, model directory or preset; available presets: {available}")
+            return _Found(_read_json(candidate), f"preset '{descriptor}'", folder, candidate)
+    return None
+
+
+def _available() -> str:
+    return ", ".join([f"spleeter:{n}" for n in SPLEETER_PRESETS[:3]] + list_presets())
+
+
+def merge_configs(base: dict, override: dict) -> dict:
+    """``override`` laid over ``base``: the merge rule of ``"extends"``.
+
+    JSON objects merge key by key, recursively (so ``model.params`` keeps the base's arguments that the
+    override does not name); any other value (list, string, number, null) replaces the base's. An
+    object naming another ``type`` than the base's (a ``model`` or a stacked ``stage1``) replaces it
+    whole, since its ``params`` belong to another model.
+    """
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        old = out.get(key)
+        if isinstance(value, dict) and isinstance(old, dict) and value.get("type", old.get("type")) == old.get("type"):
+            out[key] = merge_configs(old, value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def _resolve_extends(found: _Found, chain: Tuple[_Found, ...] = ()) -> dict:
+    """``found.raw`` with its ``"extends"`` chain resolved; each base is validated on its own."""
+    raw, source = found.raw, found.source
+    if not isinstance(raw, dict) or EXTENDS not in raw:
+        return raw
+    name = raw[EXTENDS]
+    if not isinstance(name, str) or not name:
+        raise ConfigError(f"{source}: key '{EXTENDS}' must name a preset, a JSON file or spleeter:<preset>, "
+                          f"got {name!r}")
+    base = _find(name, relative_to=found.root or Path("."))
+    if base is None:
+        raise ConfigError(f"{source}: '{EXTENDS}' names '{name}', which is no preset or config file; "
+                          f"available presets: {_available()}")
+    chain = chain + (found,)
+    if base.identity in [f.identity for f in chain]:
+        cycle = " -> ".join([f.source for f in chain] + [base.source])
+        raise ConfigError(f"{source}: '{EXTENDS}' makes a cycle ({cycle}); a config cannot extend itself, "
+                          "directly or through its bases")
+    resolved = _resolve_extends(base, chain)
+    validate_config(resolved, base.source)
+    return merge_configs(resolved, {k: v for k, v in raw.items() if k != EXTENDS})
+
+
+def resolve_descriptor(descriptor: str) -> Tuple[dict, str, Optional[Path]]:
+    """The JSON behind a descriptor with ``"extends"`` resolved: ``(raw dict, source name, folder)``."""
+    found = _find(descriptor)
+    if found is None:
+        raise ConfigError(f"{descriptor}: not a config file, model directory or preset; available presets: "
+                          f"{_available()}")
+    return _resolve_extends(found), found.source, found.root
 
 
 def load_config(descriptor: "str | dict | Path") -> dict:
-    """Load and validate a configuration (see the module docstring for descriptors).
+    """Load, resolve and validate a configuration.
 
-    The returned dict carries ``_source`` (where it came from) and ``_root`` (its folder, used to
-    resolve a relative ``model_dir``); both are stripped by :func:`dump_config`.
+    Descriptors: ``spleeter:2stems|4stems|5stems`` (and ``-16kHz``: Spleeter's bundled configs), a JSON
+    file, a model directory written by ``spleeter-ext train`` (its ``config.json``), a preset name (a
+    file of ``model_configs/`` or ``demo``), or a dict. A config may name a base with ``"extends"``
+    (a preset, ``spleeter:<preset>`` or a JSON file relative to it) and override its keys
+    (:func:`merge_configs`). The result carries ``_source`` (where it came from) and ``_root`` (its
+    folder, for a relative ``model_dir``); :func:`dump_config` strips both.
     """
     if isinstance(descriptor, dict):
         raw, source, root = copy.deepcopy(descriptor), descriptor.get("_source", "<config>"), descriptor.get("_root")
         raw.pop("_source", None)
         raw.pop("_root", None)
         root = Path(root) if root else None
+        raw = _resolve_extends(_Found(raw, source, root, None))
     else:
         raw, source, root = resolve_descriptor(str(descriptor))
     cfg = validate_config(raw, source)

@@ -1,17 +1,12 @@
-"""``spleeter-ext demo``: separate a real 4-stem example with the bundled model, offline.
-
-The example is the 6-second excerpt of "The Easton Ellises - Falcon 69" that the ``stempeg`` wheel
-ships (a MUSDB18-style ``.stem.mp4`` with its true stems), read from the installed package with
-our PyAV reader (stempeg itself is not imported: it insists on an ffmpeg binary). The demo writes
-the mixture and the separated stems, a PNG of the spectrograms (mixture, each estimate beside its
-true stem) and prints the SDR of each stem against the true one.
+"""``spleeter-ext demo``: separate a real 4-stem example offline with the bundled model, write the stems and a
+spectrogram picture, and score each stem against the true one.
 """
 from __future__ import annotations
 
 import importlib.util
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Dict
 
 import numpy as np
 
@@ -22,7 +17,9 @@ EXAMPLE_NAME = "The Easton Ellises - Falcon 69.stem.mp4"
 
 
 def example_path() -> Path:
-    """The stem file shipped inside the installed ``stempeg`` package."""
+    """The 6-second excerpt of "The Easton Ellises - Falcon 69" (a MUSDB18-style ``.stem.mp4`` with its true
+    stems) shipped inside the installed ``stempeg`` package; read with our PyAV reader, since stempeg itself
+    insists on an ffmpeg binary."""
     spec = importlib.util.find_spec("stempeg")
     if spec is None or spec.origin is None:
         raise AudioError("stempeg is not installed, so its example excerpt is missing; run `make install`")

@@ -1,7 +1,6 @@
 """One error family for every boundary of the toolkit (in the spirit of librosa's ``ParameterError``).
 
-Every message is one line that names the file or config key, what was wrong and how to fix it.
-The CLI prints ``error: <message>`` and exits non-zero for any :class:`SpleeterExtError`.
+Each message is one line naming the file or key, what was wrong and how to fix it; the CLI prints it as ``error:``.
 """
 
 
@@ -27,3 +26,7 @@ class ModelNotFoundError(SpleeterExtError):
 
 class DatasetError(SpleeterExtError):
     """A dataset (MUSDB18, folder tree or CSV) is missing or malformed."""
+
+
+class ExportError(SpleeterExtError):
+    """A model cannot be exported in the requested format (the message names the reason or the ops)."""

@@ -30,8 +30,6 @@ import time
 from pathlib import Path
 from typing import Dict, List, Optional
 
-import numpy as np
-
 from . import curves, distribute
 from .config import dump_config, load_config
 from .errors import ConfigError, SpleeterExtError
@@ -278,10 +276,11 @@ def train(params, data: str, steps: Optional[int] = None, batch_size: Optional[i
         if latest:
             ckpt.restore(latest).assert_existing_objects_matched()
             logger.info("Resuming from %s (step %d)", latest, int(optimizer.iterations.numpy()))
-        elif hasattr(estimator.body, "load_stage1_weights"):
-            loaded = estimator.body.load_stage1_weights()
-            if loaded:
-                logger.info("Stage one initialised from %s", loaded)
+        elif getattr(estimator, "stage1_source", None):
+            from .separate.weights import load_weights
+
+            loaded = load_weights(estimator.stage1, estimator.stage1.config)
+            logger.info("Stage one initialised from %s (%s)", estimator.stage1_source, loaded)
 
     start = int(optimizer.iterations.numpy())
     distribute.agree_on_step(strategy, start, role)

@@ -6,7 +6,6 @@ audio through our PyAV adapter, so no ffmpeg binary is involved.
 """
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +16,7 @@ import pytest
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 VENV_BIN = Path(sys.executable).parent
+REPO = Path(__file__).resolve().parent.parent
 
 
 def cli_path() -> str:
@@ -39,7 +39,7 @@ def stock_model(tmp_path_factory):
 
     Returns a dict with ``config`` (path), ``model_dir`` and ``data`` (root with the tracks).
     """
-    from spleeter_ext import stock
+    from tools import stock
 
     root = tmp_path_factory.mktemp("stock")
     instruments = ["vocals", "drums", "bass"]

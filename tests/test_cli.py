@@ -38,9 +38,9 @@ def test_batch_goes_on_past_bad_files(pt_config, tmp_path):
     files = [good1, missing, empty, corrupt, folder, truncated, good2]
     res = run_cli("separate", "-p", pt_config, "-o", tmp_path / "out", *files)
     assert res.returncode == 1
-    errors = [l for l in res.stderr.splitlines() if l.startswith("error:")]
+    errors = [line for line in res.stderr.splitlines() if line.startswith("error:")]
     for bad in (missing, empty, corrupt, folder, truncated):
-        assert sum(str(bad) in l for l in errors) == 1, (bad, errors)
+        assert sum(str(bad) in line for line in errors) == 1, (bad, errors)
     assert len(errors) == 5
     for good in (good1, good2):
         for inst in ("vocals", "accompaniment"):
@@ -91,16 +91,25 @@ def test_offset_duration_and_template(pt_config, tmp_path):
 
 
 def test_killed_run_leaves_no_partial_stem(pt_config, tmp_path):
+    """SIGKILL while stems are being written (a partial file exists and the process is alive) leaves no
+    file under a final name."""
     song = _song(tmp_path / "long.wav", seconds=120.0)
-    proc = subprocess.Popen([cli_path(), "separate", "-p", str(pt_config), "-o", str(tmp_path / "out"),
-                             "--segment", "2", str(song)], stderr=subprocess.PIPE, text=True)
+    out = tmp_path / "out"
+    proc = subprocess.Popen([cli_path(), "separate", "-p", str(pt_config), "-o", str(out), "--segment", "2",
+                             str(song)], stderr=subprocess.PIPE, text=True)
+    partial = []
     deadline = time.time() + 120
-    while time.time() < deadline and not any((tmp_path / "out").rglob("*.part*")):
-        time.sleep(0.05)
+    while time.time() < deadline and proc.poll() is None and not partial:
+        partial = list(out.rglob(".*.part-*")) if out.exists() else []
+        time.sleep(0.02)
+    alive = proc.poll() is None
     proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    finals = [p for p in (tmp_path / "out").rglob("*.wav")] if (tmp_path / "out").exists() else []
-    assert finals == []
+    stderr = proc.communicate()[1]
+    assert partial, f"no partial stem appeared within 120 s (exit status {proc.returncode}): {stderr[-2000:]}"
+    assert alive, f"the separation ended before it was killed (exit status {proc.returncode}): {stderr[-2000:]}"
+    assert proc.returncode == -signal.SIGKILL
+    assert all(p.name.startswith(".") and ".wav.part-" in p.name for p in partial), partial
+    assert list(out.rglob("*.wav")) == []
 
 
 def test_unknown_config_key_names_key_and_file(tmp_path, pt_config):
@@ -121,3 +130,43 @@ def test_unknown_model_type_lists_available(tmp_path, pt_config):
     bad.write_text(json.dumps(cfg))
     res = run_cli("separate", "-p", bad, "-o", tmp_path / "o", _song(tmp_path / "s.wav"))
     assert res.returncode != 0 and "Unknown model 'nope'. Available:" in res.stderr and "unet.unet" in res.stderr
+
+
+def test_every_command_shares_verbose_and_one_line_errors(tmp_path):
+    """The shared command decorator: each command has --verbose, and a toolkit error is one `error:` line
+    with exit status 1 (no traceback)."""
+    from typer.testing import CliRunner
+
+    from spleeter_ext.cli import app
+
+    runner = CliRunner()
+    names = [c.name or c.callback.__name__ for c in app.registered_commands]
+    assert set(names) == {"separate", "models", "train", "make-dataset", "evaluate", "export", "demo"}
+    for name in names:
+        res = runner.invoke(app, [name, "--help"])
+        assert res.exit_code == 0 and "--verbose" in res.output, (name, res.output)
+    res = runner.invoke(app, ["make-dataset", str(tmp_path / "d"), "--train", "0", "--test", "0", "--verbose"])
+    assert res.exit_code == 1 and res.output.splitlines() == [
+        "error: n_train=0 and n_test=0 make an empty dataset; ask for at least one track"]
+    res = runner.invoke(app, ["export", "-p", "no_such_model", "-o", str(tmp_path / "e")])
+    assert res.exit_code == 1 and res.output.startswith("error: no_such_model: not a config file")
+
+
+def test_make_dataset_defaults_are_the_librarys():
+    import inspect
+
+    from spleeter_ext.cli import make_dataset as command
+    from spleeter_ext.data.make_dataset import make_dataset
+
+    library = inspect.signature(make_dataset).parameters
+    cli = inspect.signature(command).parameters
+    assert (library["n_train"].default, library["n_test"].default, library["seconds"].default) == (8, 4, 20.0)
+    assert [cli[k].default.default for k in ("train", "test", "seconds")] == [8, 4, 20.0]
+
+
+def test_python_dash_m_runs_the_same_command_line():
+    import sys
+
+    res = subprocess.run([sys.executable, "-m", "spleeter_ext", "make-dataset", "--help"], capture_output=True,
+                         text=True, timeout=120)
+    assert res.returncode == 0 and "Usage: spleeter-ext make-dataset" in res.stdout and "[default: 8]" in res.stdout

@@ -21,7 +21,7 @@ def test_wheel_resolves_every_preset_without_the_source_tree(tmp_path):
     unpacked = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(unpacked)
     probe = ("import spleeter_ext, spleeter_ext.config as c; assert spleeter_ext.__file__.startswith(%r); "
-             "print(' '.join(c.list_presets())); c.load_config('stack_unet_small'); c.load_config('demo')"
+             "print(' '.join(c.list_presets())); c.load_config('stack_spleeter_2d_small'); c.load_config('demo')"
              % str(unpacked))
     out = subprocess.run([sys.executable, "-c", probe], check=True, capture_output=True, text=True,
                          env={"PYTHONPATH": str(unpacked), "PATH": "/usr/bin:/bin"}, cwd=tmp_path)

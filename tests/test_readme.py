@@ -1,12 +1,10 @@
 """Every command in README.md runs as written (``make`` targets: checked by a dry run or run by CI/demo)."""
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,25 +23,25 @@ def shell_lines():
     return lines
 
 
-CLI_LINES = [l for l in shell_lines() if l.startswith("spleeter-ext")]
-MAKE_LINES = [l for l in shell_lines() if l.startswith("make")]
+CLI_LINES = [line for line in shell_lines() if line.startswith("spleeter-ext")]
+MAKE_LINES = [line for line in shell_lines() if line.startswith("make")]
 
 
 def test_readme_has_the_two_setup_commands():
     assert "make demo" in MAKE_LINES and "make test" in MAKE_LINES
 
 
-@pytest.mark.parametrize("line", [l for l in MAKE_LINES if l not in ("make demo", "make test")])
+@pytest.mark.parametrize("line", [line for line in MAKE_LINES if line not in ("make demo", "make test")])
 def test_make_lines_expand_to_tested_commands(line):
     """Long make targets (training, tables) are checked by a dry run: every recipe line they would run is a
     spleeter-ext command or a script of this repository."""
     res = subprocess.run(line.split() + ["-n", "-o", "install", "-o", "deb"], cwd=ROOT, capture_output=True, text=True,
                          env=dict(os.environ, MAKEFLAGS=""))
     assert res.returncode == 0, res.stderr
-    recipe = [l for l in res.stdout.splitlines() if l.strip() and not l.startswith(("make", "#"))]
+    recipe = [cmd for cmd in res.stdout.splitlines() if cmd.strip() and not cmd.startswith(("make", "#"))]
     assert recipe, res.stdout
-    for l in recipe:
-        assert "spleeter-ext" in l or "experiments/" in l, l
+    for cmd in recipe:
+        assert "spleeter-ext" in cmd or "experiments/" in cmd, cmd
 
 
 @pytest.mark.slow

@@ -6,8 +6,21 @@ interface, which imports TensorFlow) is loaded on first access.
 """
 from .channels import as_channels_last, downmix_for, to_channels
 from .formats import parse_bitrate, resolve_output_format
-from .io import (DEFAULT_BLOCK_SAMPLES, MUSDB_STEMS, RESAMPLE_QUALITY, AudioInfo, AudioReader, AudioWriter,
-                 probe, probe_streams, read, read_stems, read_streams, resample, write)
+from .io import (
+    DEFAULT_BLOCK_SAMPLES,
+    MUSDB_STEMS,
+    RESAMPLE_QUALITY,
+    AudioInfo,
+    AudioReader,
+    AudioWriter,
+    probe,
+    probe_streams,
+    read,
+    read_stems,
+    read_streams,
+    resample,
+    write,
+)
 
 __all__ = [
     "AudioInfo", "probe", "probe_streams", "AudioReader", "read", "read_streams", "read_stems", "AudioWriter",

@@ -29,8 +29,8 @@ from typing import Callable, Collection, Dict, Iterator, List, NamedTuple, Optio
 
 import av
 import av.error
-import numpy as np
 import av.stream
+import numpy as np
 import soxr
 
 from ..errors import AudioError, ParameterError

@@ -49,7 +49,7 @@ def clashes(group: Sequence[Tuple[str, str, str]]) -> Iterator[Tuple[str, str]]:
     writers: List[Tuple[str, str, str]] = sorted(c for c in group if c[1])
     read = sorted({c[0] for c in group if not c[1]})
     inputs = sorted({c[0] for c in writers})
-    for path, out, inst in writers:
+    for path, out, _ in writers:
         if read:
             yield path, f"{path}: output {out} would overwrite an input file; choose another -o or -f"
         elif len(inputs) > 1:

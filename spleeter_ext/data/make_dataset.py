@@ -26,15 +26,13 @@ interrupted run never leaves a half track; a rerun with the same settings skips 
 (resume) and regenerates the rest identically (every track's seed derives from ``seed`` and its
 number).  ``jobs > 1`` renders tracks in parallel processes.  Run one writer per folder at a time.
 
-Also a command line: ``python -m spleeter_ext.data.make_dataset OUT --train 40 --test 10``.
+Command line: ``spleeter-ext make-dataset OUT [--train N] [--test N] [--seconds S]``.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
-import sys
 from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 from multiprocessing import get_all_start_methods, get_context
 from pathlib import Path
@@ -44,12 +42,13 @@ import numpy as np
 import soundfile as sf
 
 from .._version import __version__
+from ..config import DATASET_SECONDS, DATASET_TEST_TRACKS, DATASET_TRAIN_TRACKS
 from ..errors import DatasetError, ParameterError
-from ..log import configure_logging, logger, track
+from ..log import logger, track
 from . import synth
 
 __all__ = ["make_dataset", "read_meta", "validation_tracks", "track_name", "track_seed", "ENGINES",
-           "SAMPLE_RATE", "VALIDATION_FRACTION", "main"]
+           "SAMPLE_RATE", "VALIDATION_FRACTION"]
 
 ENGINES = ("numpy", "realistic")
 SAMPLE_RATE = 44100
@@ -167,8 +166,9 @@ def _write_json(path: Path, data: Dict[str, object]) -> None:
     os.replace(tmp, path)
 
 
-def make_dataset(out: Union[str, Path], n_train: int, n_test: int, seconds: float, seed: int = 0,
-                 engine: str = "numpy", jobs: int = 1, style: Optional[Dict[str, object]] = None) -> Path:
+def make_dataset(out: Union[str, Path], n_train: int = DATASET_TRAIN_TRACKS, n_test: int = DATASET_TEST_TRACKS,
+                 seconds: float = DATASET_SECONDS, seed: int = 0, engine: str = "numpy", jobs: int = 1,
+                 style: Optional[Dict[str, object]] = None) -> Path:
     """Write ``n_train`` + ``n_test`` synthetic songs of ``seconds`` in MUSDB18-HQ's wav layout.
 
     ``engine`` is ``'numpy'`` (:mod:`.synth`, fast, no system dependency) or ``'realistic'``
@@ -266,29 +266,3 @@ def _run_all(args: Sequence[tuple], jobs: int) -> Iterator[str]:
         finally:
             for f in futures:
                 f.cancel()
-
-
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Command line: ``python -m spleeter_ext.data.make_dataset OUT [--train N] [--test N] ...``."""
-    parser = argparse.ArgumentParser(prog="python -m spleeter_ext.data.make_dataset",
-                                     description="Write a synthetic MUSDB18-HQ-style dataset.")
-    parser.add_argument("out", help="output folder (musdb root)")
-    parser.add_argument("--train", type=int, default=40, help="training tracks (default 40)")
-    parser.add_argument("--test", type=int, default=10, help="test tracks (default 10)")
-    parser.add_argument("--seconds", type=float, default=30.0, help="track length in seconds (default 30)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--engine", choices=ENGINES, default="numpy")
-    parser.add_argument("--jobs", type=int, default=1, help="parallel processes (default 1)")
-    parser.add_argument("-v", "--verbose", action="store_true")
-    ns = parser.parse_args(argv)
-    configure_logging(ns.verbose)
-    try:
-        make_dataset(ns.out, ns.train, ns.test, ns.seconds, seed=ns.seed, engine=ns.engine, jobs=ns.jobs)
-    except (DatasetError, ParameterError) as exc:
-        sys.stderr.write(f"error: {exc}\n")
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -308,13 +308,15 @@ class ExampleSampler:
         short = [t.name for t, n in zip(self.tracks, self.lengths) if n < self.segment_samples]
         if short:
             logger.warning("%d track(s) shorter than the %.2f s segment are zero-padded: %s", len(short),
-                           self.segment_samples / self.sample_rate, ", ".join(short[:5]) + (" ..." if len(short) > 5 else ""))
+                           self.segment_samples / self.sample_rate,
+                           ", ".join(short[:5]) + (" ..." if len(short) > 5 else ""))
         decoded = _decoded_bytes(self.tracks, self.instruments, self.sample_rate, self.n_channels)
         cache = DecodedCache(cache_bytes) if 0 < decoded <= cache_bytes else None
         logger.info("training stream: %d tracks, %.2f s segments, %s", len(self.tracks),
                     self.segment_samples / self.sample_rate,
                     f"decoded once into RAM ({decoded / 2**20:.0f} MiB)" if cache
-                    else f"read by offset ({decoded / 2**30:.1f} GiB decoded exceeds the {cache_bytes / 2**30:.1f} GiB cache)")
+                    else f"read by offset ({decoded / 2**30:.1f} GiB decoded exceeds the "
+                         f"{cache_bytes / 2**30:.1f} GiB cache)")
         self.reader = SegmentReader(self.sample_rate, self.n_channels, cache)
 
     def plan(self, k: int, attempt: int = 0) -> Plan:

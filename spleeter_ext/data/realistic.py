@@ -271,7 +271,8 @@ def _groove_variants(groove: str) -> Tuple[str, ...]:
     entry = _library().get(groove.lower())
     if entry is None:
         return ()
-    return tuple(n for n in entry[1] if n.lower() != groove.lower() and not re.search("intro|end|fill", n, re.IGNORECASE))
+    return tuple(n for n in entry[1]
+                 if n.lower() != groove.lower() and not re.search("intro|end|fill", n, re.IGNORECASE))
 
 
 def first_groove(seed: int, grooves: Sequence[str] = GROOVES) -> str:

@@ -1,15 +1,6 @@
 """Evaluation of source separation: museval-exact fast SDR, oracle bounds, reports and sanity checks.
 
-* :mod:`.sdr` — :func:`framewise_sdr` (museval's BSSEval v4 SDR, frame by frame, hundreds of times faster) and
-  :func:`track_sdr` (MDX uSDR);
-* :mod:`.metrics` — :func:`evaluate_track` -> :class:`TrackScores`, museval JSON export;
-* :mod:`.oracle` — IRM1/IRM2, IBM, oracle multichannel Wiener filter, mixture floor;
-* :mod:`.report` — :func:`aggregate` (SiSEC18 median, means, uSDR, NaN share), :func:`sanity_flags`,
-  markdown/CSV output;
-* :mod:`.stft` — the perfect-reconstruction STFT the oracles use; :mod:`.bench` — speed benchmark.
-
-Importing this package does not import museval (which needs the ffmpeg binary through musdb);
-only ``evaluate_track(metrics='all')`` and the benchmark do.
+Importing it does not import museval (which needs the ffmpeg binary through musdb); ``metrics='all'`` does.
 """
 from .metrics import METRICS, TrackScores, evaluate_track, save_museval_json, to_museval_json
 from .oracle import ORACLES, ibm, irm, mixture_as_estimate, oracle_estimates, oracle_mwf

@@ -1,13 +1,6 @@
-"""Per-track scores: framewise cSDR (fast path), optionally museval's SIR/ISR/SAR, museval JSON I/O.
+"""Per-track scores: framewise cSDR (fast path), optionally museval's SIR/ISR/SAR, and museval's JSON.
 
-``evaluate_track(..., metrics='sdr')`` needs milliseconds per track; ``metrics='all'`` runs
-``museval.evaluate`` (BSSEval v4 images, 512-tap filters estimated once per track), which on two
-cores takes about 1.5× real time for 4 stereo stems and up to ~12 GiB for a 7-minute track, so it is
-for final SIR/SAR tables only.  The SDR of museval is then cross-checked against the fast SDR.
-
-Framewise values follow museval's ``TrackStore``: +inf (a zero error energy) is stored as NaN; the
-number of such frames is kept in :attr:`TrackScores.inf_counts` so that
-:func:`~spleeter_ext.evaluation.report.sanity_flags` can still report them.
+How they relate to museval: docs/evaluation.md.
 """
 from __future__ import annotations
 

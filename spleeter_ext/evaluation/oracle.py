@@ -1,21 +1,6 @@
-"""Oracle separations: upper bounds (and the mixture floor) computed from the true sources.
+"""Oracle separations (IRM, IBM, multichannel Wiener filter) and the mixture floor, from the true sources.
 
-Each oracle builds a time-frequency filter from the true sources' STFTs, applies it to the
-mixture's STFT and inverts it with the perfect-reconstruction STFT of :mod:`.stft` (periodic Hann,
-``n_fft=4096``, ``hop=1024`` by default: the grid of the Spleeter models, so the numbers bound what a
-mask model with this transform can reach).  The definitions follow the sigsep "oracle" submissions
-to SiSEC18 (sigsep-mus-oracle: ``IRM.py``, ``IBM.py``, ``MWF.py``, which used scipy's STFT with 2048
-samples), so with this larger window the numbers are close to but not identical with the published
-SiSEC18 oracle rows (MUSDB18 test, median cSDR averaged over the 4 targets: IRM2 8.22 dB, MWF 7.88,
-IRM1 7.24, IBM2 6.60, IBM1 6.46, mixture 1.07).  On synthetic stems with a fixed stereo image per
-source the MWF can beat IRM2 by far; on real music it does not.
-
-Every function takes ``mixture`` ``(n_samples, n_channels)`` and ``sources``
-``(n_sources, n_samples, n_channels)`` and returns estimates ``(n_sources, n_samples, n_channels)``
-exactly as long as the mixture.  Work is done in blocks of ``block_frames`` STFT frames, which gives
-the same result as a whole-track transform (every bin depends on its own frame only) while keeping
-the spectrograms of a 7-minute track out of memory; the oracle MWF makes two passes (spatial
-covariances over the whole track, then filtering).
+Definitions and how they compare with SiSEC18's oracle rows: docs/evaluation.md.
 """
 from __future__ import annotations
 
@@ -176,7 +161,8 @@ def mixture_as_estimate(mixture: np.ndarray, n_sources: int) -> np.ndarray:
     """The floor ("MIX" in SiSEC18): every estimate is the mixture itself, ``(n_sources, n_samples, n_channels)``."""
     mixture = np.asarray(mixture, dtype=np.float64)
     if mixture.ndim != 2 or mixture.shape[1] > mixture.shape[0]:
-        raise ParameterError(f"mixture_as_estimate: mixture must have shape (n_samples, n_channels), got {mixture.shape}")
+        raise ParameterError("mixture_as_estimate: mixture must have shape (n_samples, n_channels), "
+                             f"got {mixture.shape}")
     if isinstance(n_sources, bool) or not isinstance(n_sources, (int, np.integer)) or n_sources < 1:
         raise ParameterError(f"mixture_as_estimate: n_sources must be a positive integer, got {n_sources!r}")
     return np.repeat(mixture[None], int(n_sources), axis=0)

@@ -1,24 +1,11 @@
-"""Aggregation of per-track scores into result tables, and sanity checks of a scoring run.
-
-Aggregation conventions (every table carries them in its protocol dict):
-
-* ``<M>_median`` — SiSEC18: per track the median over the non-NaN frames, then the median over
-  tracks (museval's ``EvalStore`` defaults; like pandas there, a track whose frames are all NaN is
-  skipped, whereas spleeter's ``evaluate`` would turn the whole number into NaN);
-* ``<M>_mean`` — mean over tracks of the same per-track medians (some papers use it; not comparable
-  with the median);
-* ``uSDR_mean`` — Music Demixing Challenge: whole-track SDR with eps = 1e-7, mean over tracks; not
-  comparable with cSDR numbers;
-* ``nan_frame_share`` — share of frames that are NaN (museval skips frames in which any stem is
-  silent: 22–31 % of all frames in the SiSEC18 submissions);
-* the ``overall`` row is the unweighted mean of the instrument rows (SiSEC18's "mean of 4"); its NaN
-  share and counts are pooled (``n_tracks`` there counts distinct tracks).
+"""Reports: aggregation of per-track scores into tables (SiSEC18 median, means, uSDR), sanity flags of a
+scored track, and the markdown/CSV reports of an evaluation run.
 """
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Dict, Iterable, List, Optional, Sequence, Union
 
 import numpy as np
 import pandas as pd
@@ -27,10 +14,14 @@ from .._version import __version__
 from ..errors import ParameterError
 from ..log import logger
 from .metrics import CROSSCHECK_TOLERANCE_DB, METRICS, TrackScores, museval_version
+from .oracle import ORACLES
 from .sdr import pad_or_truncate
 
+if TYPE_CHECKING:
+    from .result import EvaluationResult
+
 __all__ = ["aggregate", "make_protocol", "track_medians", "sanity_flags", "format_markdown", "write_csv",
-           "OVERALL"]
+           "write_reports", "log_flags", "OVERALL"]
 
 #: label of the row that averages the instrument rows
 OVERALL = "overall"
@@ -115,8 +106,22 @@ def aggregate(scores: Iterable[TrackScores], dataset: str = "MUSDB18", subset: s
 
     Columns: ``n_tracks``, ``all_nan_tracks`` (tracks whose frames are all NaN for the instrument:
     they drop out of the medians), ``n_frames``, ``nan_frame_share``, then for every metric held by all tracks
-    ``<M>_median`` (SiSEC18) and ``<M>_mean``, then ``uSDR_mean`` (see the module docstring).
+    ``<M>_median`` (SiSEC18) and ``<M>_mean``, then ``uSDR_mean``.
     The protocol dict is attached as ``df.attrs['protocol']``.
+
+    Conventions (every table carries them in its protocol dict):
+
+    * ``<M>_median``: SiSEC18, per track the median over the non-NaN frames, then the median over
+      tracks (museval's ``EvalStore`` defaults; like pandas there, a track whose frames are all NaN is
+      skipped, whereas spleeter's ``evaluate`` would turn the whole number into NaN);
+    * ``<M>_mean``: mean over tracks of the same per-track medians (some papers use it; not comparable
+      with the median);
+    * ``uSDR_mean``: Music Demixing Challenge, whole-track SDR with eps = 1e-7, mean over tracks; not
+      comparable with cSDR numbers;
+    * ``nan_frame_share``: share of frames that are NaN (museval skips frames in which any stem is
+      silent: 22-31 % of all frames in the SiSEC18 submissions);
+    * the ``overall`` row is the unweighted mean of the instrument rows (SiSEC18's "mean of 4"); its NaN
+      share and counts are pooled (``n_tracks`` there counts distinct tracks).
     """
     scores = _check_scores(scores, "aggregate")
     metrics = _common_metrics(scores)
@@ -258,7 +263,8 @@ def sanity_flags(references: np.ndarray, estimates: np.ndarray, mixture: Optiona
                              "out of the SiSEC18 median")
             extra = np.isnan(sdr[j]) & ~frame_nan
             if extra.any():
-                flags.append(f"{track}: {name}: {int(extra.sum())} more NaN frame(s) ({extra.mean():.1%}) from +inf SDR")
+                flags.append(f"{track}: {name}: {int(extra.sum())} more NaN frame(s) ({extra.mean():.1%}) "
+                             "from +inf SDR")
 
     if len(scores.instruments) == 1 and "SIR" in scores.values:
         flags.append(f"{track}: only one source was evaluated: SIR is undefined (+inf) and SDR equals SAR; "
@@ -313,3 +319,113 @@ def write_csv(df: pd.DataFrame, path: Union[str, Path], protocol: Optional[Dict[
     sidecar = path.with_name(path.stem + ".protocol.json")
     sidecar.write_text(json.dumps(protocol, indent=2, default=str))
     return sidecar
+
+
+# --- the reports of an evaluation run ---
+_EXPECTED = {"MIX": "expected for the mixture floor: every estimate is the mixture (SAR at the round-off floor)"}
+
+
+def _summary_frame(result: "EvaluationResult") -> pd.DataFrame:
+    rows = {}
+    for method in result.methods:
+        table = result.tables[method]
+        row: Dict[str, float] = {}
+        for target in table.index:
+            if target != OVERALL:
+                row[f"SDR {target}"] = table.loc[target, "SDR_median"]
+        row["SDR"] = table.loc[OVERALL, "SDR_median"]
+        for metric in METRICS[1:]:
+            if f"{metric}_median" in table.columns:
+                row[metric] = table.loc[OVERALL, f"{metric}_median"]
+        row["SDR mean over tracks"] = table.loc[OVERALL, "SDR_mean"]
+        row["uSDR (MDX)"] = table.loc[OVERALL, "uSDR_mean"]
+        row["NaN frames"] = table.loc[OVERALL, "nan_frame_share"]
+        rows[method] = row
+    frame = pd.DataFrame.from_dict(rows, orient="index")
+    frame.index.name = "method"
+    return frame
+
+
+def _markdown(frame: pd.DataFrame) -> List[str]:
+    lines = ["| " + " | ".join([frame.index.name or ""] + list(frame.columns)) + " |",
+             "|" + "|".join(["---"] + ["---:"] * len(frame.columns)) + "|"]
+    for label, row in frame.iterrows():
+        cells = []
+        for column in frame.columns:
+            value = row[column]
+            if isinstance(value, float) and np.isnan(value):
+                cells.append("–")
+            elif column == "NaN frames":
+                cells.append(f"{100 * value:.1f} %")
+            else:
+                cells.append(f"{value:.2f}")
+        lines.append("| " + " | ".join([str(label)] + cells) + " |")
+    return lines
+
+
+def write_reports(result: "EvaluationResult") -> None:
+    """Write ``report.csv`` (+ protocol), ``tracks.csv``, ``flags.json`` and ``report.md`` of an evaluation."""
+    out = result.output_dir
+    out.mkdir(parents=True, exist_ok=True)
+    write_csv(result.summary(), out / "report.csv", protocol=result.protocol)
+    frames = [track_medians(result.scores[m]).assign(method=m) for m in result.methods]
+    pd.concat(frames, ignore_index=True)[["method", "track", "target", "metric", "score"]].to_csv(
+        out / "tracks.csv", index=False, float_format="%.6g")
+    (out / "flags.json").write_text(json.dumps(result.flags, indent=2))
+
+    title = result.model or "oracles"
+    lines = [f"# Evaluation of {title} on {result.protocol['dataset']} ({result.subset})", ""]
+    lines.append("Protocol:")
+    for key, value in result.protocol.items():
+        if isinstance(value, dict):
+            value = ", ".join(f"{k} {v}" for k, v in value.items())
+        elif isinstance(value, (list, tuple)):
+            value = ", ".join(map(str, value)) or "none"
+        lines.append(f"- {key}: {value}")
+    lines += ["", "## Summary", "",
+              "SDR per target and SDR/ISR/SIR/SAR overall: SiSEC18 (median over 1 s frames, then median over tracks; "
+              "overall = mean of the targets). 'SDR mean over tracks': mean of the per-track medians. "
+              "uSDR: MDX whole-track SDR, mean over tracks and targets. NaN frames: frames skipped because a "
+              "reference or estimate is silent.", ""]
+    lines += _markdown(_summary_frame(result))
+    for method in result.methods:
+        lines += ["", f"## {method}" + (" (oracle)" if method in ORACLES else ""), ""]
+        lines.append(format_markdown(result.tables[method], protocol={}).rstrip("\n"))
+    lines += ["", "## Sanity flags", ""]
+    lines.append("NaN frames (skipped because a reference or estimate is silent in the frame; 22-31 % in the SiSEC18 "
+                 "submissions): " + ", ".join(f"{m} {100 * result.tables[m].loc[OVERALL, 'nan_frame_share']:.1f} %"
+                                             for m in result.methods) + ".")
+    lines.append("")
+    any_flag = False
+    for method in result.methods:
+        method_flags = result.flags.get(method) or []
+        if not method_flags:
+            continue
+        any_flag = True
+        note = f" ({_EXPECTED[method]})" if method in _EXPECTED else ""
+        lines.append(f"### {method}{note}")
+        lines.append("")
+        lines += [f"- {flag}" for flag in method_flags]
+        lines.append("")
+    if not any_flag:
+        lines.append("No flag: no metric above 100 dB, no scaled copy of a reference or of the mixture, no NaN frame.")
+    (out / "report.md").write_text("\n".join(lines).rstrip("\n") + "\n")
+
+
+def log_flags(result: "EvaluationResult", limit: int = 20) -> None:
+    """Log the NaN share of every method and the model's sanity flags (at most ``limit`` lines)."""
+    for method in result.methods:
+        share = result.tables[method].loc[OVERALL, "nan_frame_share"]
+        logger.info("%s: %.1f%% of the frames are NaN (a silent reference or estimate) and skipped", method,
+                    100 * share)
+        method_flags = result.flags.get(method) or []
+        if not method_flags:
+            continue
+        if method in _EXPECTED or method != result.model:
+            logger.info("%s: %d sanity flag(s) (oracle row%s); see %s", method, len(method_flags),
+                        f", {_EXPECTED[method]}" if method in _EXPECTED else "", result.report_md)
+            continue
+        for flag in method_flags[:limit]:
+            logger.warning("sanity: %s: %s", method, flag)
+        if len(method_flags) > limit:
+            logger.warning("sanity: %s: %d more flag(s) in %s", method, len(method_flags) - limit, result.report_md)

@@ -1,10 +1,6 @@
-"""Deterministic music-like test material for the evaluation tests and benchmarks.
+"""Deterministic music-like test material (sources and degraded estimates) for the evaluation tests and benchmarks.
 
-The sources are sums of band-pass filtered noise, harmonic tones and percussive bursts with slow
-amplitude envelopes and a stereo image of their own, plus a −60 dB white floor.  The floor keeps
-the reference correlation matrix of museval well conditioned: on spectrally sparse synthetic
-stems (pure tones, band-limited noise) museval's SIR/SAR are unreliable although its SDR is exact
-(reference notes on museval, §A1.3), so SIR/SAR values on this material are only smoke tests.
+Why it has a -60 dB noise floor: docs/evaluation.md.
 """
 from __future__ import annotations
 

@@ -1,20 +1,6 @@
-"""A perfect-reconstruction numpy STFT that can be processed in blocks of frames.
+"""A perfect-reconstruction numpy STFT on the Spleeter models' grid that can be processed in blocks of frames.
 
-Geometry (the same time-frequency grid as the Spleeter models):
-
-* periodic Hann window of ``n_fft`` samples (``0.5 − 0.5 cos(2πn/n_fft)``, TensorFlow's
-  ``hann_window(periodic=True)`` and ``scipy.signal.get_window('hann')``), hop ``hop``;
-* frame ``t`` is centred on sample ``t · hop`` (the signal is zero-padded by ``n_fft // 2`` on the
-  left, librosa's ``center=True, pad_mode='constant'``), ``1 + n_samples // hop`` frames.  Spleeter
-  pads ``n_fft`` zeros on the left instead, which shifts its frames by ``n_fft // 2`` samples: with
-  its 4096/1024 setting that is exactly two hops, so both grids hold the same frames;
-* the inverse is the least-squares overlap-add (Griffin & Lim 1984): windowed frames are added and
-  divided by ``Σ_t w²(n − t·hop)``, so ``istft(stft(x)) == x`` up to round-off for any hop at which
-  every sample is covered by a non-zero window value (always true for hop <= n_fft // 2).
-
-Because every time-frequency bin only depends on its own frame, a masked signal can be built one
-block of frames at a time (:class:`BlockSTFT`) with exactly the result of the whole-signal
-transform, which bounds the memory of the oracles on long tracks.
+Its geometry and why blocks give the whole-signal result: docs/evaluation.md.
 """
 from __future__ import annotations
 

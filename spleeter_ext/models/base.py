@@ -1,38 +1,43 @@
-"""Shape contracts of model bodies.
-
-A *body* maps a tensor to a tensor. It knows nothing of STFTs, sample rates or instrument names:
-the estimators (:mod:`spleeter_ext.models.estimators`) own those. Two kinds:
-
-``Body2D`` (spectrogram domain)
-    input  ``(batch, n_frames, n_bins, n_channels)``: magnitude spectrogram patches;
-    output ``(batch, n_frames, n_bins, n_channels, n_sources)``: non-negative masks, one per source
-    (the estimator multiplies them with the input magnitude). ``input_multiple()`` gives the
-    ``(frames, bins)`` multiples the body needs (e.g. 64 for six stride-2 levels).
-
-``Body1D`` (waveform domain)
-    input  ``(batch, n_samples, n_channels)``: waveform;
-    output ``(batch, n_samples, n_channels, n_sources)``: one waveform per source, same length as
-    the input **when** ``n_samples == valid_length(n_samples)``. The waveform estimator pads
-    inputs to ``valid_length(n)`` and crops the outputs back to ``n``.
-
-Every body's constructor arguments are its configuration: ``get_config()`` returns them and
-``from_config(get_config())`` builds an identical architecture (keras-hub style). Depth is data:
-per-level settings are lists, and the code loops over them.
-"""
+"""The body contracts: what a model body takes, returns and stores as its configuration."""
 from __future__ import annotations
 
-import math
-from typing import Any, Dict, Sequence, Tuple
+from typing import Any, Dict, Tuple
 
 import tensorflow as tf
 
-from ..errors import ConfigError
+from ..errors import ConfigError, ParameterError
+
+
+def ceil_to_multiple(n: int, m: int) -> int:
+    """Smallest multiple of ``m`` that is ``>= n``."""
+    return -(-int(n) // int(m)) * int(m)
+
+
+def check_multiple(size, multiple: int, what: str, hint: str) -> None:
+    """Raise ParameterError when a statically known ``size`` is not a multiple of ``multiple``."""
+    if size is not None and size % multiple:
+        raise ParameterError(f"{what} is {size}, not a multiple of {multiple}; {hint}")
+
+
+def _plain(value):
+    if isinstance(value, dict):  # also Keras' tracking wrappers, which json cannot write
+        return {key: _plain(v) for key, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
 
 
 class Body(tf.keras.Model):
-    """Common base: stores constructor arguments for ``get_config``."""
+    """A tensor -> tensor model, ignorant of STFTs, sample rates and instrument names (the estimators of
+    :mod:`.estimators` own those).
+
+    Its constructor arguments are its configuration: ``get_config()`` returns them and
+    ``from_config(get_config())`` builds an identical architecture. ``rank`` is the number of
+    spatial axes of the input (between the batch and the channel axis).
+    """
 
     domain: str = ""
+    rank: int = 0
 
     def __init__(self, n_sources: int, n_channels: int, name: str | None = None, **kwargs):
         super().__init__(name=name, **kwargs)
@@ -52,7 +57,8 @@ class Body(tf.keras.Model):
             self._config[key] = value
 
     def get_config(self) -> Dict[str, Any]:
-        return dict(self._config)
+        """The constructor arguments as plain JSON data (Keras wraps attribute dicts and lists)."""
+        return _plain(self._config)
 
     @classmethod
     def from_config(cls, config: Dict[str, Any], custom_objects=None):
@@ -60,60 +66,39 @@ class Body(tf.keras.Model):
 
 
 class Body2D(Body):
+    """Spectrogram domain: magnitude patches ``(batch, n_frames, n_bins, n_channels)`` -> non-negative
+    masks ``(batch, n_frames, n_bins, n_channels, n_sources)``, one per source (the estimator
+    multiplies them with the input magnitude). ``n_frames`` and ``n_bins`` must be multiples of
+    ``input_multiple()``."""
+
     domain = "2d"
+    rank = 2
 
     def input_multiple(self) -> Tuple[int, int]:
         """``(frames, bins)``: n_frames and n_bins of the input must be multiples of these."""
         return (1, 1)
 
+    def check_input(self, inputs) -> None:
+        """ParameterError when a static axis of ``inputs`` is not a multiple of ``input_multiple()``."""
+        for axis, (what, multiple) in enumerate(zip(("n_frames", "n_bins"), self.input_multiple()), start=1):
+            check_multiple(inputs.shape[axis], multiple, f"{type(self).__name__} {what}", "pad it to input_multiple()")
+
 
 class Body1D(Body):
+    """Waveform domain: ``(batch, n_samples, n_channels)`` -> one waveform per source ``(batch, n_samples,
+    n_channels, n_sources)``, as long as the input **when** ``n_samples == valid_length(n_samples)``
+    (the waveform estimator pads inputs to ``valid_length(n)`` and crops the outputs back to ``n``)."""
+
     domain = "1d"
+    rank = 1
 
     def valid_length(self, n_samples: int) -> int:
         """Smallest input length ``>= n_samples`` for which output length equals input length."""
         return int(n_samples)
 
-
-def per_level(value: Any, depth: int, key: str) -> list:
-    """Broadcast a scalar setting to ``depth`` levels or check a per-level list's length."""
-    if isinstance(value, (list, tuple)):
-        if len(value) != depth:
-            raise ConfigError(f"model.params.{key} has {len(value)} entries for {depth} levels")
-        return list(value)
-    return [value] * depth
-
-
-def activation_layer(name: str, alpha: float = 0.2) -> tf.keras.layers.Layer:
-    """Activation by name: ReLU, ELU, LeakyReLU (alpha 0.2, Spleeter's default), tanh, sigmoid, GELU, linear."""
-    key = (name or "linear").lower()
-    if key == "relu":
-        return tf.keras.layers.ReLU()
-    if key == "elu":
-        return tf.keras.layers.ELU()
-    if key in ("leakyrelu", "leaky_relu"):
-        return tf.keras.layers.LeakyReLU(alpha)
-    if key in ("tanh", "sigmoid", "linear", "gelu", "softplus"):
-        return tf.keras.layers.Activation(key)
-    raise ConfigError(f"unknown activation '{name}'; use ReLU, ELU, LeakyReLU, tanh, sigmoid, gelu, softplus or linear")
-
-
-def norm_layer(kind: str | None, axis: int = -1, groups: int = 1) -> tf.keras.layers.Layer | None:
-    """Normalisation by name: 'batch' (Spleeter's default), 'layer', 'group', 'instance' or None."""
-    if kind in (None, "none", False):
-        return None
-    if kind == "batch":
-        return tf.keras.layers.BatchNormalization(axis=axis)
-    if kind == "layer":
-        return tf.keras.layers.LayerNormalization(axis=axis)
-    raise ConfigError(f"unknown normalisation '{kind}'; use 'batch', 'layer' or none")
-
-
-def ceil_to_multiple(n: int, m: int) -> int:
-    return int(math.ceil(n / m) * m)
-
-
-def check_list_of_int(values: Sequence, key: str) -> list:
-    if not isinstance(values, (list, tuple)) or not values or not all(isinstance(v, int) and v > 0 for v in values):
-        raise ConfigError(f"model.params.{key} must be a non-empty list of positive integers, got {values!r}")
-    return list(values)
+    def check_input(self, inputs) -> None:
+        """ParameterError when the static length of ``inputs`` is not a valid length."""
+        n = inputs.shape[1]
+        if n is not None and self.valid_length(n) != n:
+            raise ParameterError(f"{type(self).__name__} input length is {n}, not a valid length; pad it to "
+                                 f"valid_length(n) (here {self.valid_length(n)})")

@@ -1,25 +1,4 @@
-"""Spleeter's BLSTM body (``blstm.blstm``; Uhlich et al., ICASSP 2017, "UHL1").
-
-Spleeter (``spleeter/model/functions/blstm.py``) builds, for every instrument, its own network:
-the patch ``(batch, n_frames, n_bins, n_channels)`` is flattened per frame to
-``n_bins * n_channels`` features, three ``Bidirectional(CuDNNLSTM(250))`` layers run over the
-frames, and a time-distributed ``Dense(n_bins * n_channels, relu)`` is reshaped back to the patch.
-
-Here:
-
-* the standard ``tf.keras.layers.LSTM`` replaces ``CuDNNLSTM`` so the body runs on CPU (Keras picks
-  the cuDNN kernel by itself on a GPU; note that Keras LSTMs have one bias per gate where CuDNNLSTM
-  has two, so Spleeter checkpoints do not load as-is);
-* the Dense output is a mask logit per time-frequency-channel point and ``output_activation``
-  ('sigmoid' by default, 'softmax' across sources, 'relu') turns it into a mask, following the
-  2D body contract;
-* ``separate_networks=True`` (Spleeter's layout) gives every source its own LSTM stack and Dense;
-  ``False`` shares one LSTM stack and uses one Dense with ``n_bins * n_channels * n_sources`` outputs;
-* kernels use He-uniform initialisation like Spleeter (unseeded).
-
-``n_bins`` is read from the input shape when the body is built, so a built body accepts one
-``n_bins`` only (any ``n_frames``).
-"""
+"""Spleeter's BLSTM body (``blstm.blstm``; Uhlich et al., ICASSP 2017, "UHL1") on spectrogram patches."""
 from __future__ import annotations
 
 from typing import Sequence, Tuple
@@ -28,8 +7,9 @@ import tensorflow as tf
 
 from ..errors import ConfigError
 from .base import Body2D
+from .blocks import apply_output_activation, bilstm, check_output_activation, dim, fold_features
+from .params import check_bool, per_level_ints, positive_int
 from .registry import register
-from .wave_unet import apply_mask_activation, check_mask_activation, dim, per_level_ints, positive_int
 
 
 @register("blstm", "2d", aliases=("blstm.blstm",),
@@ -37,6 +17,13 @@ from .wave_unet import apply_mask_activation, check_mask_activation, dim, per_le
                       "Dense to bins x channels per source, masks")
 class BLSTM(Body2D):
     """Stacked bidirectional LSTMs over time with frequency x channels as features.
+
+    As Spleeter's ``blstm``: every frame of the patch is flattened to ``n_bins * n_channels`` features,
+    the BiLSTMs run over the frames and a time-distributed Dense gives ``n_bins * n_channels`` mask
+    logits per source. Keras LSTMs replace ``CuDNNLSTM`` so the body runs on CPUs (Keras picks the cuDNN
+    kernel on a GPU by itself); they have one bias per gate where CuDNNLSTM has two, so Spleeter's BLSTM
+    checkpoints do not load as-is. Kernels are He-uniform (unseeded) as in Spleeter. ``n_bins`` is read
+    from the input shape when the body is built, so a built body accepts one ``n_bins`` only.
 
     Input ``(batch, n_frames, n_bins, n_channels)``; output ``(batch, n_frames, n_bins, n_channels,
     n_sources)`` masks. No constraint on ``n_frames`` or ``n_bins`` (``input_multiple() == (1, 1)``).
@@ -56,18 +43,13 @@ class BLSTM(Body2D):
                        output_activation=output_activation)
         self.lstm_layers = positive_int(lstm_layers, "lstm_layers")
         units = per_level_ints(lstm_units, self.lstm_layers, "lstm_units")
-        if not isinstance(separate_networks, bool):
-            raise ConfigError(f"model.params.separate_networks must be true or false, got {separate_networks!r}")
-        self.separate_networks = separate_networks
-        self.output_activation = check_mask_activation(output_activation, self.n_sources)
+        self.separate_networks = check_bool(separate_networks, "separate_networks")
+        self.output_activation = check_output_activation(output_activation, self.domain, self.n_sources)
         n_networks = self.n_sources if separate_networks else 1
         self.networks = []
         for net in range(n_networks):
-            self.networks.append([
-                tf.keras.layers.Bidirectional(
-                    tf.keras.layers.LSTM(u, return_sequences=True, kernel_initializer="he_uniform"),
-                    name=f"net{net}_blstm{j}")
-                for j, u in enumerate(units)])
+            self.networks.append([bilstm(u, f"net{net}_blstm{j}", kernel_initializer="he_uniform")
+                                  for j, u in enumerate(units)])
         self.heads = []  # Dense layers, created in build() once n_bins is known
 
     def input_multiple(self) -> Tuple[int, int]:
@@ -91,7 +73,7 @@ class BLSTM(Body2D):
     def call(self, inputs, training=None):
         """``(batch, n_frames, n_bins, n_channels)`` -> ``(batch, n_frames, n_bins, n_channels, n_sources)``."""
         batch, frames, bins = dim(inputs, 0), dim(inputs, 1), inputs.shape[2]
-        x = tf.reshape(inputs, [batch, frames, bins * self.n_channels])  # (batch, T, F * C)
+        x = fold_features(inputs)                 # (batch, T, F * C)
         outputs = []
         for layers, head in zip(self.networks, self.heads):
             h = x
@@ -103,4 +85,4 @@ class BLSTM(Body2D):
         else:
             logits = outputs[0]
         logits = tf.reshape(logits, [batch, frames, bins, self.n_channels, self.n_sources])
-        return apply_mask_activation(logits, self.output_activation)
+        return apply_output_activation(logits, self.output_activation)

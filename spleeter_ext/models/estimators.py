@@ -7,7 +7,8 @@
   compensation, optional norbert multichannel Wiener filter).
 * :class:`WaveformEstimator` wraps a 1D body: it pads inputs to ``body.valid_length(n)`` (centred)
   and crops the outputs back.
-* Stacked models (:mod:`.stack`) provide their own estimator built on these.
+* :class:`StackedEstimator`: any estimator as the first stage, one refining network per stem
+  (:mod:`.stack` holds the networks), in the refiners' domain.
 
 Every estimator maps a batch of waveform segments ``(n_segments, n_samples, n_channels)`` to
 ``(n_segments, n_sources, n_samples, n_channels)`` (:meth:`separate_segments`), and exposes what
@@ -18,6 +19,7 @@ Chunked inference over long files lives outside (:mod:`spleeter_ext.separate.app
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
 
 import numpy as np
@@ -32,6 +34,26 @@ EPSILON = 1e-10
 #: Default segment of chunked separation: long enough that overlaps cost little, short enough that
 #: memory stays bounded (rounded to whole T-frame patches for spectrogram models).
 DEFAULT_SEGMENT_SECONDS = 40.0
+
+
+@dataclass(frozen=True)
+class LengthRule:
+    """The input lengths a model processes without waste: ``offset + k * period`` (any integer ``k``)
+    that are at least ``minimum``. :meth:`fit` works on Python ints and on int32 tensors (in a graph)."""
+
+    period: int
+    offset: int = 0
+    minimum: int = 1
+
+    def fit(self, n):
+        """The smallest valid length ``>= n``."""
+        if isinstance(n, (int, np.integer)):
+            return max(self.minimum, int(n) + (self.offset - int(n)) % self.period)
+        return tf.maximum(self.minimum, n + tf.math.floormod(self.offset - n, self.period))
+
+    def lengths(self, below: int) -> List[int]:
+        """The valid lengths shorter than ``below``, ascending."""
+        return list(range(self.fit(1), int(below), self.period))
 
 
 class Estimator(ABC):
@@ -57,9 +79,13 @@ class Estimator(ABC):
     def separate_segments(self, segments: tf.Tensor, training: bool = False) -> tf.Tensor:
         """``(n_segments, n_samples, n_channels)`` -> ``(n_segments, n_sources, n_samples, n_channels)``."""
 
+    def length_rule(self) -> LengthRule:
+        """The segment lengths this model processes without waste (default: every length)."""
+        return LengthRule(1)
+
     def fit_segment(self, n_samples: int) -> int:
-        """The shortest efficient segment that holds ``n_samples`` whole."""
-        return int(n_samples)
+        """The shortest efficient segment that holds ``n_samples`` whole: ``length_rule().fit(n_samples)``."""
+        return int(self.length_rule().fit(int(n_samples)))
 
     def use_fft(self, name: str) -> None:
         """Choose the separation path's STFT: ``"tensorflow"`` (graph, exportable) or ``"scipy"`` (fast);
@@ -162,7 +188,6 @@ class STFTMaskEstimator(Estimator):
         n = tf.shape(waveform)[0]
         padded = tf.concat([tf.zeros((self.n_fft, self.n_channels)), waveform], axis=0)
         spec = self._stft(padded)  # (n_frames, bins, C)
-        n_frames = tf.shape(spec)[0]
         patches = self.magnitude_patches(spec)
         est = self.estimate_magnitudes(patches, training=training)  # (P, T, F, C, S)
         if self.mwf:
@@ -215,9 +240,10 @@ class STFTMaskEstimator(Estimator):
         mt, _ = self.body.input_multiple()
         self.body(tf.zeros((1, mt, self.F, self.n_channels)), training=False)
 
-    def fit_segment(self, n_samples: int) -> int:
+    def length_rule(self) -> LengthRule:
+        """Whole T-frame patches: ``k * T * hop - n_fft`` samples (``n_fft`` zeros are prepended)."""
         patch = self.T * self.hop_length
-        return -(-(int(n_samples) + self.n_fft) // patch) * patch - self.n_fft
+        return LengthRule(patch, -self.n_fft % patch)
 
     # --- training ---------------------------------------------------------------------------
     def training_segment_samples(self) -> int:
@@ -274,8 +300,16 @@ class WaveformEstimator(Estimator):
         """Create the body's variables with one forward pass on the shortest valid input."""
         self.body(tf.zeros((1, int(self.body.valid_length(1)), self.n_channels)), training=False)
 
-    def fit_segment(self, n_samples: int) -> int:
-        return int(self.body.valid_length(int(n_samples)))
+    def length_rule(self) -> LengthRule:
+        """The body's valid lengths (``valid_length(n) == n``). Strided levels map a length down and the
+        way back up affinely, so these are ``valid_length(1) + k * period`` (``k >= 0``), ``period`` the
+        product of the strides; two calls of ``valid_length`` read it, a third checks the progression."""
+        first = int(self.body.valid_length(1))
+        period = int(self.body.valid_length(first + 1)) - first
+        if period < 1 or int(self.body.valid_length(first + period + 1)) != first + 2 * period:
+            raise ConfigError(f"{self.config.get('_source', '<config>')}: the valid lengths of model "
+                              f"'{self.config['model']['type']}' are not an arithmetic progression")
+        return LengthRule(period, first % period, first)
 
     def segment_samples(self, seconds=None):
         seconds = seconds or DEFAULT_SEGMENT_SECONDS
@@ -286,26 +320,202 @@ class WaveformEstimator(Estimator):
 
     def compute_losses(self, mixture, sources, training=True):
         est = self.body(mixture, training=training)  # (B, n, C, S)
-        losses = {name: tf.reduce_mean(tf.abs(est[..., k] - sources[..., k])) for k, name in enumerate(self.instruments)}
+        losses = {name: tf.reduce_mean(tf.abs(est[..., k] - sources[..., k]))
+                  for k, name in enumerate(self.instruments)}
         return tf.add_n(list(losses.values())), losses
 
 
-def build_body(config: dict):
+class StackedEstimator:
+    """The paper's phase two: a first-stage estimator and one refiner per stem (:class:`.stack.StackedBodies`).
+
+    Built by :func:`build_estimator` as :class:`StackedMaskEstimator` (2D refiners: Spleeter's masking of the
+    refined magnitudes) or :class:`StackedWaveformEstimator` (1D refiners). The first stage may be of either
+    domain: a 2D refiner sees the magnitude of the first stage's waveforms when their STFTs differ.
+    Loss: ``stage_loss_weight`` x the first stage's loss + the refined estimate's loss (stage two alone
+    when ``freeze_stage1``).
+    """
+
+    domain = "stack"
+
+    def _init_stack(self, stage1: Estimator, config: dict) -> None:
+        self.stage1 = stage1
+        self.stage_loss_weight = 0.0 if self.body.freeze_stage1 else float(config.get("stage_loss_weight", 1.0))
+        self.stage1_source = config["model"]["params"].get("stage1") if isinstance(
+            config["model"]["params"].get("stage1"), str) else None
+
+    def _stage1_training(self, training):
+        return bool(training) and not self.body.freeze_stage1
+
+    def use_fft(self, name: str) -> None:
+        Estimator.use_fft(self, name)
+        self.stage1.use_fft(name)
+
+    def build(self) -> None:
+        self.stage1.build()
+        n = self.training_segment_samples()
+        self.compute_losses(tf.zeros((1, n, self.n_channels)), tf.zeros((1, n, self.n_channels, self.n_sources)),
+                            training=False)
+
+    def parts(self):
+        """``[(body, input shape of one training example), ...]`` of every network (for FLOP counts)."""
+        n = self.training_segment_samples()
+        c_in = self.n_channels * (2 if self.body.refine_input == "estimate+mixture" else 1)
+        if self.body.refiner_domain == "2d":
+            ref_shape = (1, self.T, self.F, c_in)
+        else:
+            ref_shape = (1, int(self.body.valid_length(n)), c_in)
+        s1 = self.stage1
+        s1_shape = (1, s1.T, s1.F, s1.n_channels) if s1.domain == "2d" else (
+            1, int(s1.body.valid_length(n)), s1.n_channels)
+        return [(s1.body, s1_shape)] + [(r, ref_shape) for r in self.body.refiners]
+
+    @property
+    def trainable_variables(self):
+        return self.body.trainable_variables
+
+
+class StackedMaskEstimator(StackedEstimator, STFTMaskEstimator):
+    """Stacked model with 2D refiners: Spleeter's masking applied to the refined magnitudes."""
+
+    def __init__(self, body, stage1: Estimator, config: dict):
+        STFTMaskEstimator.__init__(self, body, config)
+        self._init_stack(stage1, config)
+
+    def _same_stft(self) -> bool:
+        s = self.stage1
+        return s.domain == "2d" and (s.n_fft, s.hop_length, s.T, s.F) == (self.n_fft, self.hop_length, self.T, self.F)
+
+    def _stage1_magnitudes(self, mixture, mix, training):
+        """First-stage magnitude estimates ``(B, T, F, C, S)`` of a training batch."""
+        if self._same_stft():
+            return self.stage1.estimate_magnitudes(mix, training=self._stage1_training(training))
+        wav1 = self.stage1.separate_segments(mixture, training=self._stage1_training(training))  # (B, S, n, C)
+        spec1 = tf.abs(dsp.stft(wav1, self.n_fft, self.hop_length, pad_end=False))[:, :, : self.T, : self.F]
+        return tf.transpose(spec1, [0, 2, 3, 4, 1])
+
+    def estimate_magnitudes(self, patches, training=False):
+        est1 = self.stage1.estimate_magnitudes(patches, training=self._stage1_training(training))
+        return self.body.refine(est1, patches, training=training) * patches[..., None]
+
+    def _separate_one(self, waveform, training=False):
+        if self._same_stft():
+            return STFTMaskEstimator._separate_one(self, waveform, training)
+        # another first stage: its waveforms, through this model's STFT, are the refiners' input
+        n = tf.shape(waveform)[0]
+        src = self.stage1.separate_segments(waveform[None], training=False)[0]  # (S, n, C)
+        mix_spec = self._stft(tf.concat([tf.zeros((self.n_fft, self.n_channels)), waveform], 0))
+        src_spec = self._stft(tf.concat([tf.zeros((self.n_sources, self.n_fft, self.n_channels)), src], 1))
+        mix_p = self.magnitude_patches(mix_spec)
+        est1 = tf.stack([self.magnitude_patches(src_spec[s]) for s in range(self.n_sources)], axis=-1)
+        est2 = self.body.refine(est1, mix_p, training=training) * mix_p[..., None]
+        return self._masked_sources(mix_spec, est2)[:, self.n_fft: self.n_fft + n, :]
+
+    def compute_losses(self, mixture, sources, training=True):
+        mix, target = self.training_features(mixture, sources)
+        est1 = self._stage1_magnitudes(mixture, mix, training)
+        if self.body.freeze_stage1:
+            est1 = tf.stop_gradient(est1)
+        est2 = self.body.refine(est1, mix, training=training) * mix[..., None]
+        loss2, per2 = spectrogram_losses(est2, target, self.instruments, self.loss_type)
+        if self.stage_loss_weight > 0:
+            loss1, _ = spectrogram_losses(est1, target, self.instruments, self.loss_type)
+            return loss2 + self.stage_loss_weight * loss1, per2
+        return loss2, per2
+
+    def build(self):
+        StackedEstimator.build(self)
+
+
+class StackedWaveformEstimator(StackedEstimator, WaveformEstimator):
+    """Stacked model with 1D refiners: each stem's first-stage waveform (+ the mixture) is refined."""
+
+    def __init__(self, body, stage1: Estimator, config: dict):
+        WaveformEstimator.__init__(self, body, config)
+        self._init_stack(stage1, config)
+
+    def _refine_waveforms(self, est1, mixture, training):
+        """``est1 (B, S, n, C)``, ``mixture (B, n, C)`` -> refined ``(B, S, n, C)``; n static."""
+        n = int(mixture.shape[1])
+        valid = int(self.body.valid_length(n))
+        left = (valid - n) // 2
+        pad = [[0, 0], [left, valid - n - left], [0, 0]]
+        stems = tf.transpose(est1, [0, 2, 3, 1])  # (B, n, C, S)
+        stems = tf.pad(stems, pad + [[0, 0]])
+        out = self.body.refine(stems, tf.pad(mixture, pad), training=training)[:, left: left + n]
+        return tf.transpose(out, [0, 3, 1, 2])
+
+    def separate_segments(self, segments, training=False):
+        if segments.shape[1] is None:
+            raise ConfigError("waveform estimator needs a static segment length")
+        est1 = self.stage1.separate_segments(segments, training=self._stage1_training(training))
+        return self._refine_waveforms(est1, segments, training)
+
+    def compute_losses(self, mixture, sources, training=True):
+        est1 = self.stage1.separate_segments(mixture, training=self._stage1_training(training))  # (B, S, n, C)
+        if self.body.freeze_stage1:
+            est1 = tf.stop_gradient(est1)
+        est2 = self._refine_waveforms(est1, mixture, training)
+        target = tf.transpose(sources, [0, 3, 1, 2])
+        per = {name: tf.reduce_mean(tf.abs(est2[:, k] - target[:, k])) for k, name in enumerate(self.instruments)}
+        loss = tf.add_n(list(per.values()))
+        if self.stage_loss_weight > 0:
+            loss = loss + self.stage_loss_weight * tf.reduce_mean(tf.abs(est1 - target)) * self.n_sources
+        return loss, per
+
+    def build(self):
+        StackedEstimator.build(self)
+
+
+def stage1_config(parent: dict) -> dict:
+    """The first stage's full config: an inline ``{'type', 'params'}`` shares the parent's audio, STFT and
+    training settings; a descriptor (config file, model directory, preset, ``spleeter:4stems``) loads that
+    model's own config, which must separate the same instruments at the same rate."""
+    source = parent.get("_source", "<config>")
+    stage1 = (parent["model"].get("params") or {}).get("stage1")
+    if stage1 is None:
+        stage1 = {"type": "spleeter_unet_2d", "params": {}}
+    if isinstance(stage1, str):
+        cfg = load_config(stage1)
+        if list(cfg["instrument_list"]) != list(parent["instrument_list"]):
+            raise ConfigError(f"{source}: stage1 '{stage1}' separates {cfg['instrument_list']}, the stacked model "
+                              f"{parent['instrument_list']}; they must match")
+        if cfg["sample_rate"] != parent["sample_rate"] or cfg["n_channels"] != parent["n_channels"]:
+            raise ConfigError(f"{source}: stage1 '{stage1}' has another sample_rate/n_channels than the stacked model")
+        return cfg
+    if not isinstance(stage1, dict) or "type" not in stage1:
+        raise ConfigError(f"{source}: 'model.params.stage1' must be a model {{'type': ..., 'params': {{...}}}} or a "
+                          "config file, model directory or preset name")
+    unknown = sorted(set(stage1) - {"type", "params"})
+    if unknown:
+        raise ConfigError(f"{source}: unknown key 'model.params.stage1.{unknown[0]}'; known: type, params")
+    if registry.get(stage1["type"]).domain == "stack":
+        raise ConfigError(f"{source}: 'model.params.stage1' cannot itself be a stacked model")
+    cfg = dict(parent)
+    cfg["model"] = {"type": stage1["type"], "params": dict(stage1.get("params") or {})}
+    cfg["MWF"] = False
+    cfg["_source"] = f"{source} (model.params.stage1)"
+    return cfg
+
+
+def build_body(config: dict, **context):
     """Build the body named by ``config['model']['type']`` with its ``params``."""
     spec = registry.get(config["model"]["type"])
     return spec, spec.build(config["model"].get("params") or {}, source=config.get("_source", "<config>"),
-                            n_sources=len(config["instrument_list"]), n_channels=config["n_channels"])
+                            n_sources=len(config["instrument_list"]), n_channels=config["n_channels"], **context)
 
 
 def build_estimator(config) -> Estimator:
     """The estimator for a config (a loaded dict or any descriptor :func:`load_config` accepts)."""
     if not isinstance(config, dict) or "_source" not in config:
         config = load_config(config)
+    if registry.get(config["model"]["type"]).domain == "stack":
+        stage1 = build_estimator(stage1_config(config))
+        _, body = build_body(config, stage1_model=stage1.config["model"],
+                             config_source=config.get("_source", "<config>"))
+        body.attach(stage1.body)
+        cls = StackedMaskEstimator if body.refiner_domain == "2d" else StackedWaveformEstimator
+        return cls(body, stage1, config)
     spec, body = build_body(config)
     if spec.domain == "2d":
-        est = STFTMaskEstimator(body, config)
-    elif spec.domain == "1d":
-        est = WaveformEstimator(body, config)
-    else:
-        est = body.make_estimator(config)
-    return est
+        return STFTMaskEstimator(body, config)
+    return WaveformEstimator(body, config)

@@ -1,53 +1,5 @@
-"""Size, cost and temporal context of any body (1D, 2D, or a stacked model used as a 2D body).
-
-``count_params(body)``
-    Number of weights (trainable and not, or trainable only).
-``forward_macs(body, input_shape)``
-    Multiply-accumulates of one forward pass on an input of that shape.
-``macs_per_second(body, domain)``
-    Multiply-accumulates per second of audio.
-``receptive_field(body, domain)``
-    Temporal context of one output: samples (1D) or frames (2D), or ``'global'``.
-``describe(body, domain)``
-    The three above in a dict.
-
-Counting MACs. The body is traced once (``tf.function(...).get_concrete_function`` on a fully
-specified ``TensorSpec``: nothing is computed, shapes are static) while every layer with weights
-that multiply activations records the shapes it was called with. MACs are then counted
-analytically from the layers' kernels:
-
-* ``Conv1D/2D/3D``: output positions x ``prod(kernel.shape)`` (``k... x in/groups x out``);
-* ``Conv*Transpose``: input positions x ``prod(kernel.shape)`` (every input scatters its kernel);
-* ``DepthwiseConv*``: output positions x ``prod(depthwise_kernel.shape)``;
-  ``SeparableConv*``: output positions x (depthwise + pointwise kernel sizes);
-* ``Dense``: input vectors (all leading axes) x ``in x units``;
-* recurrent layers (LSTM, GRU, SimpleRNN, alone or inside ``Bidirectional``): batch x time steps x
-  ``prod(cell.kernel.shape) + prod(cell.recurrent_kernel.shape)`` - i.e. ``4u(d + u)`` per step for
-  an LSTM - counted per time step although the graph holds the loop body once (a graph profiler
-  would count one step only). The cell's own calls inside the recurrence are not counted twice.
-
-Biases, activations, normalisation, pooling, interpolation, GLU gates, masks and other
-element-wise operations are not counted (they are a few percent of the total for these models).
-Only calls made in the traced graph itself count: Keras shape inference (a ``Sequential``
-rebuilding its graph network on placeholders) is skipped, and so would be layers called inside a
-``tf.cond`` branch (none of the registered bodies does that).
-Per second of audio: 1D bodies are traced on ``valid_length(seconds * sample_rate)`` samples and
-2D bodies on ``ceil(seconds * sample_rate / frame_step)`` frames (rounded up to the body's
-multiple), and the count is scaled to one second.
-
-Receptive field. Measured, not derived: a random input (batch 2) goes through the body in
-inference mode, and the gradient of the sum of all outputs at the centre time step with respect to
-the input is taken; the receptive field is the extent (first to last time step, inclusive) where
-that gradient is nonzero. If the extent reaches an edge of the input the input is doubled and the
-measurement repeated, up to ``max_length``. Bodies with recurrent or attention layers (or global
-pooling), or that set a true ``global_context`` attribute (e.g. ``demucs_1d`` with
-``normalize``), see the whole input by construction and return ``'global'`` without measuring; a
-body whose extent still reaches the edges at ``max_length`` also returns ``'global'``.
-
-All functions use the body itself (so a stacked model keeps its attached first stage) and build it
-on first use with the shapes given, as a first call would. A built body whose layers were sized for
-another ``n_bins`` (``blstm``, ``demucs_2d``) is measured on a fresh copy from its config instead.
-"""
+"""Size, cost and temporal context of any body (1D, 2D, or a stacked model used as a 2D body): parameters,
+multiply-accumulates per second of audio, receptive field; how they are counted is in docs/models.md."""
 from __future__ import annotations
 
 import math
@@ -181,7 +133,9 @@ def _positions(layer, shape) -> int:
 
 
 def layer_macs(layer, input_shape, output_shape) -> int:
-    """MACs of one call of a counted layer (see the module docstring for the formulas)."""
+    """MACs of one call of a counted layer: convolutions count output positions x kernel size (transposed
+    ones input positions), Dense input vectors x kernel size, recurrent layers every time step x
+    (kernel + recurrent kernel) sizes; other layers 0 (docs/models.md lists what is not counted)."""
     if isinstance(layer, _TRANSPOSED):
         return _positions(layer, input_shape) * _prod(layer.kernel.shape)
     if isinstance(layer, _SEPARABLE):
@@ -270,6 +224,9 @@ class _Recorder:
 def forward_macs(body, input_shape: Sequence[int], by_layer: bool = False) -> Union[int, List[Tuple[str, int]]]:
     """MACs of one forward pass of ``body`` on an input of ``input_shape`` (fully specified).
 
+    The body is traced once on a ``TensorSpec`` (nothing is computed) while every counted layer records
+    the shapes it was called with; calls outside the traced graph (Keras shape inference) do not count.
+
     ``by_layer=True`` returns ``[(layer_name, macs), ...]`` in call order instead of the total.
     """
     shape = tuple(int(d) for d in input_shape)
@@ -297,7 +254,7 @@ def forward_macs(body, input_shape: Sequence[int], by_layer: bool = False) -> Un
 
 def macs_per_second(body, domain: Optional[str] = None, sample_rate: int = 44100, frame_step: int = 1024,
                     n_bins: int = 1024, n_channels: Optional[int] = None, seconds: float = 10.0) -> float:
-    """Multiply-accumulates per second of audio (see the module docstring for what is counted).
+    """Multiply-accumulates per second of audio (:func:`layer_macs` of every counted layer call).
 
     1D bodies: per ``sample_rate`` samples. 2D bodies: per ``sample_rate / frame_step`` frames of
     ``n_bins`` bins (rounded up to ``input_multiple()``). ``n_channels`` defaults to the body's.
@@ -345,6 +302,11 @@ def receptive_field(body, domain: Optional[str] = None, n_bins: Optional[int] = 
                     n_channels: Optional[int] = None, start: Optional[int] = None,
                     max_length: Optional[int] = None, seed: int = 0) -> Union[int, str]:
     """Receptive field of the centre output: samples (1D) or frames (2D), or ``'global'``.
+
+    Measured: the extent (first to last time step) where the gradient of a random projection of the
+    centre outputs with respect to a random input is nonzero; the input doubles while the extent
+    reaches an edge. Bodies with recurrent, attention or global-pooling layers, or a true
+    ``global_context`` attribute, are ``'global'`` without measuring.
 
     Args:
         n_bins: bins of the 2D input (default: the smallest multiple accepted, at least 16); the

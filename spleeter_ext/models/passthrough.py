@@ -1,9 +1,5 @@
-"""Parameter-free reference bodies: the mixture passed to one source.
-
-They make the chunking exact-reconstruction test possible (a model whose output equals its input)
-and give the "mixture as estimate" floor of evaluation tables through the same separator as every
-other model.
-"""
+"""Parameter-free reference bodies that pass the mixture to one source: exact-reconstruction tests of
+chunking, and the "mixture as estimate" floor of evaluation tables."""
 from __future__ import annotations
 
 import tensorflow as tf

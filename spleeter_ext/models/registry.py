@@ -1,10 +1,5 @@
-"""One registry of model bodies: ``register`` / ``get`` / ``list_models``.
-
-Names are this project's (``spleeter_unet_2d``, ``wave_unet_1d``...) and Spleeter's own
-``model.type`` values (``unet.unet``, ``unet.softmax_unet``, ``blstm.blstm``) resolve as aliases,
-so Spleeter's JSON configs keep working. A registered builder is a body class whose constructor
-arguments are its config (``get_config`` round-trips them).
-"""
+"""One registry of model bodies (``register`` / ``get`` / ``list_models``); Spleeter's own ``model.type``
+values (``unet.unet``, ``blstm.blstm``...) resolve as aliases, so its JSON configs keep working."""
 from __future__ import annotations
 
 import inspect
@@ -70,7 +65,8 @@ def register(name: str, domain: str, description: str = "", aliases: tuple = (),
     def deco(builder):
         if name in _REGISTRY or name in _ALIASES:
             raise ValueError(f"model '{name}' is already registered")
-        _REGISTRY[name] = ModelSpec(name, domain, builder, description or (builder.__doc__ or "").strip().split("\n")[0],
+        summary = description or (builder.__doc__ or "").strip().split("\n")[0]
+        _REGISTRY[name] = ModelSpec(name, domain, builder, summary,
                                     dict(defaults), tuple(aliases))
         for alias in aliases:
             _ALIASES[alias] = name

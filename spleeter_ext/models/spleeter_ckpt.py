@@ -1,19 +1,5 @@
-"""Load checkpoints written by stock Spleeter (``spleeter train`` and the published 2/4/5-stem models).
-
-Stock Spleeter builds its U-Nets with TF1-style Keras layers in graph mode, so variables are named by
-creation order: for source ``s`` of a depth-``L`` U-Net (L = 6)
-
-* encoder convolution ``i``      -> ``conv2d_{(L+1)s + i}``        (``/kernel``, ``/bias``)
-* output convolution             -> ``conv2d_{(L+1)s + L}``
-* decoder transposed conv ``j``  -> ``conv2d_transpose_{L s + j}``
-* encoder batch norm ``i``       -> ``batch_normalization_{2L s + i}``
-* decoder batch norm ``j``       -> ``batch_normalization_{2L s + L + j}``
-  (``/gamma``, ``/beta``, ``/moving_mean``, ``/moving_variance``)
-
-where ``name_0`` is written ``name``. :func:`spleeter_variable_map` builds this map explicitly for a
-:class:`~.unet.SpleeterUNet2D`, and :func:`load_spleeter_checkpoint` assigns the tensors, checking
-every shape.
-"""
+"""Load checkpoints written by stock Spleeter (``spleeter train`` and the published 2/4/5-stem models)
+into :class:`~.unet.SpleeterUNet2D`."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -29,7 +15,20 @@ def _name(base: str, index: int) -> str:
 
 
 def spleeter_variable_map(body) -> List[Tuple[tf.Variable, str]]:
-    """Pairs ``(variable of body, checkpoint name)`` for a built :class:`SpleeterUNet2D`."""
+    """Pairs ``(variable of body, checkpoint name)`` for a built :class:`SpleeterUNet2D`.
+
+    Stock Spleeter builds its U-Nets with TF1-style Keras layers in graph mode, so variables are named
+    by creation order: for source ``s`` of a depth-``L`` U-Net (L = 6)
+
+    * encoder convolution ``i``      -> ``conv2d_{(L+1)s + i}``        (``/kernel``, ``/bias``)
+    * output convolution             -> ``conv2d_{(L+1)s + L}``
+    * decoder transposed conv ``j``  -> ``conv2d_transpose_{L s + j}``
+    * encoder batch norm ``i``       -> ``batch_normalization_{2L s + i}``
+    * decoder batch norm ``j``       -> ``batch_normalization_{2L s + L + j}``
+      (``/gamma``, ``/beta``, ``/moving_mean``, ``/moving_variance``)
+
+    where ``name_0`` is written ``name``.
+    """
     pairs: List[Tuple[tf.Variable, str]] = []
     for s, (unet, head) in enumerate(zip(body.unets, body.heads)):
         depth = unet.depth

@@ -1,9 +1,5 @@
-"""The ``spleeter-ext models`` table: every registered model with its size, cost and reach.
-
-Each model is measured as its paper-sized preset in ``model_configs/`` when one exists (the model
-with 4 stereo stems at 44.1 kHz, hop 1024, F = 1024 otherwise): parameters, multiply-accumulates
-per second of audio (:func:`.info.macs_per_second`), receptive field (:func:`.info.receptive_field`).
-"""
+"""The ``spleeter-ext models`` table: every registered model measured as its paper-sized preset (size,
+cost per second of audio, receptive field)."""
 from __future__ import annotations
 
 from typing import Dict, List, Optional
@@ -26,9 +22,35 @@ def _preset_for(name: str) -> Optional[str]:
     return None
 
 
+def _describe(body, domain: str, cfg: dict) -> Dict:
+    from . import info
+
+    try:
+        return info.describe(body, domain, cfg["sample_rate"], cfg["frame_step"], cfg["F"])
+    except SpleeterExtError:  # a parameter-free reference body: output independent of the input
+        return {"params": info.count_params(body, domain, n_bins=cfg["F"]), "macs_per_second": 0,
+                "receptive_field": "none (fixed output)", "receptive_field_seconds": None}
+
+
+def _describe_stack(estimator, cfg: dict) -> Dict:
+    """A stacked model: both stages' parameters and MACs add up; in one domain their receptive fields chain."""
+    s1 = estimator.stage1
+    first = _describe(s1.body, s1.domain, s1.config)
+    refiner = _describe(estimator.body.refiners[0], estimator.body.refiner_domain, cfg)
+    n = len(estimator.body.refiners)
+    out = {"params": first["params"] + n * refiner["params"],
+           "macs_per_second": first["macs_per_second"] + n * refiner["macs_per_second"],
+           "receptive_field": "see stages", "receptive_field_seconds": None}
+    if s1.domain == estimator.body.refiner_domain and all(
+            isinstance(d["receptive_field"], int) for d in (first, refiner)):
+        out["receptive_field"] = first["receptive_field"] + refiner["receptive_field"] - 1
+        out["receptive_field_seconds"] = first["receptive_field_seconds"] * out["receptive_field"] / max(
+            1, first["receptive_field"])
+    return out
+
+
 def model_rows() -> List[Dict]:
     from ..models.estimators import build_estimator
-    from . import info
 
     rows = []
     for spec in registry.list_models():
@@ -37,13 +59,11 @@ def model_rows() -> List[Dict]:
             cfg = load_config(preset)
         else:
             cfg = load_config({"instrument_list": INSTRUMENTS, "model": {"type": spec.name}})
-        body = build_estimator(cfg).body
-        domain = "2d" if spec.domain == "stack" else spec.domain
-        try:
-            d = info.describe(body, domain, cfg["sample_rate"], cfg["frame_step"], cfg["F"])
-        except SpleeterExtError:  # a parameter-free reference body: output independent of the input
-            d = {"params": info.count_params(body, domain, n_bins=cfg["F"]), "macs_per_second": 0,
-                 "receptive_field": "none (fixed output)", "receptive_field_seconds": None}
+        estimator = build_estimator(cfg)
+        if spec.domain == "stack":
+            d = _describe_stack(estimator, cfg)
+        else:
+            d = _describe(estimator.body, spec.domain, cfg)
         aliases = [a for a, n in registry.aliases().items() if n == spec.name]
         rows.append({"name": spec.name, "aliases": aliases, "domain": spec.domain, "preset": preset or "-",
                      "params": d["params"], "macs_per_second": d["macs_per_second"],
@@ -64,8 +84,8 @@ def model_table() -> str:
             field = str(r["receptive_field"])
         lines.append((name, r["domain"], f"{r['params'] / 1e6:.2f} M", f"{r['macs_per_second'] / 1e9:.2f}", field,
                       r["preset"] if r["preset"] != "-" else "defaults, 4 stems", r["description"]))
-    widths = [max(len(h), *(len(l[i]) for l in lines)) for i, h in enumerate(header)]
+    widths = [max(len(h), *(len(line[i]) for line in lines)) for i, h in enumerate(header)]
     fmt = "  ".join(f"{{:<{w}}}" for w in widths[:-1]) + "  {}"
     out = [fmt.format(*header), fmt.format(*("-" * w for w in widths[:-1]), "-" * 11)]
-    out += [fmt.format(*l) for l in lines]
+    out += [fmt.format(*line) for line in lines]
     return "\n".join(out)

@@ -1,34 +1,16 @@
-"""Spleeter's U-Net (Jansson et al. 2017; Hennequin et al. 2020) as data-driven bodies.
-
-The recipe of ``spleeter.model.functions.unet.apply_unet``, written as a loop over per-level
-settings instead of six unrolled levels:
-
-* encoder level ``i``: ``Conv(filters[i], kernel[i], stride[i], 'same')`` -> BatchNorm -> activation
-  (LeakyReLU(0.2) by default); the **raw convolution output** (before normalisation) is the skip;
-* the decoder starts from the raw output of the deepest convolution (Spleeter discards the last
-  encoder activation);
-* decoder level ``j``: ``ConvTranspose(filters[L-2-j] or 1 at the last level)`` -> activation
-  (ReLU by default) -> BatchNorm -> Dropout(dropout[j]) -> concatenate the skip of level ``L-2-j``;
-* the 2D body ends with ``Conv2D(n_channels, (4, 4), dilation 2)`` + sigmoid: one mask per
-  source; the softmax variant (Spleeter's ``unet.softmax_unet``) normalises the logits across
-  sources instead.
-
-One independent U-Net per source, as in Spleeter. Because the layers are created in Spleeter's
-order, a stock Spleeter checkpoint maps onto them by position (see :mod:`.spleeter_ckpt`).
-
-The 1D form applies the same recipe to waveforms with ``Conv1D``: an adaptation (the paper being
-reproduced has a "1D U-Net"): kernel 15 and stride 4 by default, so six levels see
-``4**6 = 4096`` samples per bottleneck step, and a linear ``Conv1D(n_channels, 1)`` output per source
-gives waveforms directly.
-"""
+"""Spleeter's U-Net (Jansson et al. 2017; Hennequin et al. 2020) as one data-driven stack for both ranks,
+and its bodies: masks on spectrogram patches (2D) and waveforms (1D)."""
 from __future__ import annotations
 
+import math
 from typing import List, Optional, Sequence
 
 import tensorflow as tf
 
 from ..errors import ConfigError
-from .base import Body1D, Body2D, activation_layer, check_list_of_int, norm_layer, per_level
+from .base import Body, Body1D, Body2D, ceil_to_multiple
+from .blocks import CONV, CONV_TRANSPOSE, activation_layer, apply_output_activation, check_output_activation, norm_layer
+from .params import check_list_of_int, per_level
 from .registry import register
 
 SPLEETER_FILTERS = [16, 32, 64, 128, 256, 512]
@@ -42,6 +24,13 @@ def _spleeter_activation(name: Optional[str], default: str) -> str:
 class UNetStack(tf.keras.layers.Layer):
     """One U-Net (encoder, decoder, skips) in 1D or 2D; no output head.
 
+    Spleeter's ``apply_unet`` as a loop over per-level settings: encoder level ``i`` is
+    ``Conv(filters[i], kernel[i], stride[i], 'same')`` -> normalisation -> activation, its **raw
+    convolution output** (before normalisation) being the skip; the decoder starts from the raw deepest
+    convolution; decoder level ``j`` is ``ConvTranspose`` -> activation -> normalisation -> dropout ->
+    concatenation of the skip of level ``L-2-j``. Layers are created in Spleeter's order, so a stock
+    checkpoint maps onto them by position (:mod:`.spleeter_ckpt`).
+
     Input ``(batch, n_frames, n_bins, channels_in)`` (2D) or ``(batch, n_samples, channels_in)`` (1D);
     output ``(batch, ..., last_filters)`` at the input resolution when every axis length is a
     multiple of ``prod(strides)``.
@@ -51,8 +40,7 @@ class UNetStack(tf.keras.layers.Layer):
                  dropout: Sequence[float], conv_activation: str, deconv_activation: str,
                  normalization: Optional[str], last_filters: int, seed: Optional[int] = 50, **kwargs):
         super().__init__(**kwargs)
-        Conv = tf.keras.layers.Conv2D if rank == 2 else tf.keras.layers.Conv1D
-        ConvT = tf.keras.layers.Conv2DTranspose if rank == 2 else tf.keras.layers.Conv1DTranspose
+        Conv, ConvT = CONV[rank], CONV_TRANSPOSE[rank]
         init = tf.keras.initializers.HeUniform(seed=seed)
         depth = len(filters)
         self.depth = depth
@@ -106,30 +94,47 @@ class UNetStack(tf.keras.layers.Layer):
         return h
 
 
-def _levels(conv_n_filters, kernel_size, strides, dropout):
-    filters = check_list_of_int(conv_n_filters, "conv_n_filters")
-    depth = len(filters)
-    kernels = per_level(kernel_size, depth, "kernel_size")
-    stride_list = per_level(strides, depth, "strides")
-    if dropout is None:  # Spleeter: 50 % on the first three decoder levels
-        dropout = [0.5 if j < 3 else 0.0 for j in range(depth)]
-    drops = per_level(dropout, depth, "dropout")
-    for d in drops:
-        if not 0 <= d < 1:
-            raise ConfigError(f"model.params.dropout values must be in [0, 1), got {d}")
-    return filters, kernels, stride_list, drops
+class _SpleeterUNets(Body):
+    """One :class:`UNetStack` of the body's rank per source (Spleeter's layout), configuration and
+    validation; the 1D and 2D bodies add their output heads."""
+
+    def __init__(self, n_sources: int, n_channels: int, conv_n_filters, kernel_size, strides, dropout,
+                 conv_activation: Optional[str], deconv_activation: Optional[str], normalization: Optional[str],
+                 output_activation: str, name: Optional[str], last_filters: Optional[int] = None, **extra):
+        super().__init__(n_sources, n_channels, name=name)
+        conv_activation = _spleeter_activation(conv_activation, "LeakyReLU")
+        deconv_activation = _spleeter_activation(deconv_activation, "ReLU")
+        filters = check_list_of_int(conv_n_filters, "conv_n_filters")
+        depth = len(filters)
+        kernels = per_level(kernel_size, depth, "kernel_size")
+        stride_list = per_level(strides, depth, "strides")
+        if dropout is None:  # Spleeter: 50 % on the first three decoder levels
+            dropout = [0.5 if j < 3 else 0.0 for j in range(depth)]
+        drops = per_level(dropout, depth, "dropout")
+        for d in drops:
+            if not 0 <= d < 1:
+                raise ConfigError(f"model.params.dropout values must be in [0, 1), got {d}")
+        self._remember(conv_n_filters=filters, kernel_size=kernel_size, strides=strides, dropout=drops,
+                       conv_activation=conv_activation, deconv_activation=deconv_activation,
+                       normalization=normalization, output_activation=output_activation, **extra)
+        self.strides_ = stride_list
+        self.multiple = math.prod(stride_list)
+        self.unets = [UNetStack(self.rank, filters, kernels, stride_list, drops, conv_activation, deconv_activation,
+                                normalization, last_filters=last_filters or filters[0], name=f"unet_{s}")
+                      for s in range(n_sources)]
 
 
 @register("spleeter_unet_2d", "2d", aliases=("unet.unet",),
           description="Spleeter U-Net on magnitude spectrograms, one U-Net per source, sigmoid masks")
 @register("spleeter_softmax_unet_2d", "2d", aliases=("unet.softmax_unet",), output_activation="softmax",
           description="Spleeter U-Net with masks normalised by a softmax across sources")
-class SpleeterUNet2D(Body2D):
+class SpleeterUNet2D(_SpleeterUNets, Body2D):
     """Spleeter's U-Net on spectrogram patches.
 
     Input ``(batch, n_frames, n_bins, n_channels)``; output masks ``(batch, n_frames, n_bins,
     n_channels, n_sources)``. ``n_frames`` and ``n_bins`` must be multiples of ``prod(strides)``
-    (64 for Spleeter's six stride-2 levels).
+    (64 for Spleeter's six stride-2 levels). Each U-Net ends in one filter and the head
+    ``Conv2D(n_channels, final_kernel, dilation final_dilation)`` gives its source's mask logits.
     """
 
     def __init__(self, n_sources: int, n_channels: int = 2, conv_n_filters: Sequence[int] = SPLEETER_FILTERS,
@@ -137,77 +142,52 @@ class SpleeterUNet2D(Body2D):
                  deconv_activation: Optional[str] = None, normalization: Optional[str] = "batch",
                  output_activation: str = "sigmoid", final_kernel: int = 4, final_dilation: int = 2,
                  name: Optional[str] = None):
-        super().__init__(n_sources, n_channels, name=name)
-        conv_activation = _spleeter_activation(conv_activation, "LeakyReLU")
-        deconv_activation = _spleeter_activation(deconv_activation, "ReLU")
-        filters, kernels, stride_list, drops = _levels(conv_n_filters, kernel_size, strides, dropout)
-        if output_activation not in ("sigmoid", "softmax"):
-            raise ConfigError(f"model.params.output_activation must be 'sigmoid' or 'softmax', got {output_activation!r}")
-        self._remember(conv_n_filters=filters, kernel_size=kernel_size, strides=strides, dropout=drops,
-                       conv_activation=conv_activation, deconv_activation=deconv_activation,
-                       normalization=normalization, output_activation=output_activation,
-                       final_kernel=final_kernel, final_dilation=final_dilation)
-        self.strides_ = stride_list
-        self.output_activation = output_activation
+        super().__init__(n_sources, n_channels, conv_n_filters, kernel_size, strides, dropout, conv_activation,
+                         deconv_activation, normalization, output_activation, name, last_filters=1,
+                         final_kernel=final_kernel, final_dilation=final_dilation)
+        self.output_activation = check_output_activation(output_activation, self.domain, self.n_sources)
         init = tf.keras.initializers.HeUniform(seed=50)
-        self.unets, self.heads = [], []
-        for s in range(n_sources):
-            self.unets.append(UNetStack(2, filters, kernels, stride_list, drops, conv_activation, deconv_activation,
-                                        normalization, last_filters=1, name=f"unet_{s}"))
-            self.heads.append(tf.keras.layers.Conv2D(n_channels, (final_kernel, final_kernel),
-                                                     dilation_rate=(final_dilation, final_dilation),
-                                                     padding="same", kernel_initializer=init, name=f"head_{s}"))
+        self.heads = [tf.keras.layers.Conv2D(n_channels, (final_kernel, final_kernel),
+                                             dilation_rate=(final_dilation, final_dilation),
+                                             padding="same", kernel_initializer=init, name=f"head_{s}")
+                      for s in range(n_sources)]
 
     def input_multiple(self):
-        m = 1
-        for s in self.strides_:
-            m *= s
-        return (m, m)
+        return (self.multiple, self.multiple)
 
     def mask_logits(self, x, training=None):
         """Per-source logits ``(batch, n_frames, n_bins, n_channels, n_sources)``."""
+        self.check_input(x)
         return tf.stack([head(unet(x, training=training)) for unet, head in zip(self.unets, self.heads)], axis=-1)
 
     def call(self, x, training=None):
-        logits = self.mask_logits(x, training=training)
-        if self.output_activation == "softmax":
-            return tf.nn.softmax(logits, axis=-1)
-        return tf.sigmoid(logits)
+        return apply_output_activation(self.mask_logits(x, training=training), self.output_activation)
 
 
 @register("spleeter_unet_1d", "1d",
           description="Spleeter's U-Net recipe on waveforms (Conv1D, stride 4), one U-Net per source")
-class SpleeterUNet1D(Body1D):
+class SpleeterUNet1D(_SpleeterUNets, Body1D):
     """Spleeter's U-Net recipe on waveforms.
 
     Input ``(batch, n_samples, n_channels)``; output ``(batch, n_samples, n_channels, n_sources)``
-    when ``n_samples`` is a multiple of ``prod(strides)`` (see :meth:`valid_length`).
+    when ``n_samples`` is a multiple of ``prod(strides)`` (see :meth:`valid_length`). Each U-Net
+    ends in ``conv_n_filters[0]`` filters and the head ``Conv1D(n_channels, 1)`` + ``output_activation``
+    (any activation name, linear by default) gives its source's waveform.
     """
 
     def __init__(self, n_sources: int, n_channels: int = 2, conv_n_filters: Sequence[int] = SPLEETER_FILTERS,
                  kernel_size=15, strides=4, dropout=None, conv_activation: Optional[str] = None,
                  deconv_activation: Optional[str] = None, normalization: Optional[str] = "batch",
                  output_activation: str = "linear", name: Optional[str] = None):
-        super().__init__(n_sources, n_channels, name=name)
-        conv_activation = _spleeter_activation(conv_activation, "LeakyReLU")
-        deconv_activation = _spleeter_activation(deconv_activation, "ReLU")
-        filters, kernels, stride_list, drops = _levels(conv_n_filters, kernel_size, strides, dropout)
-        self._remember(conv_n_filters=filters, kernel_size=kernel_size, strides=strides, dropout=drops,
-                       conv_activation=conv_activation, deconv_activation=deconv_activation,
-                       normalization=normalization, output_activation=output_activation)
-        self.strides_ = stride_list
-        self.unets, self.heads = [], []
-        for s in range(n_sources):
-            self.unets.append(UNetStack(1, filters, kernels, stride_list, drops, conv_activation, deconv_activation,
-                                        normalization, last_filters=filters[0], name=f"unet_{s}"))
-            self.heads.append(tf.keras.Sequential([
-                tf.keras.layers.Conv1D(n_channels, 1, name=f"head_{s}"), activation_layer(output_activation)]))
+        super().__init__(n_sources, n_channels, conv_n_filters, kernel_size, strides, dropout, conv_activation,
+                         deconv_activation, normalization, output_activation, name)
+        self.heads = [tf.keras.Sequential([tf.keras.layers.Conv1D(n_channels, 1, name=f"head_{s}"),
+                                           activation_layer(output_activation)])
+                      for s in range(n_sources)]
 
     def valid_length(self, n_samples: int) -> int:
-        m = 1
-        for s in self.strides_:
-            m *= s
-        return int(-(-int(n_samples) // m) * m)
+        return ceil_to_multiple(n_samples, self.multiple)
 
     def call(self, x, training=None):
+        self.check_input(x)
         return tf.stack([head(unet(x, training=training)) for unet, head in zip(self.unets, self.heads)], axis=-1)

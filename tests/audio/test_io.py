@@ -30,7 +30,7 @@ import pytest
 import soundfile as sf
 import soxr
 
-from spleeter_ext.audio import (AudioInfo, AudioReader, AudioWriter, probe, read, read_stems, resample, write)
+from spleeter_ext.audio import AudioInfo, AudioReader, AudioWriter, probe, read, read_stems, resample, write
 from spleeter_ext.audio import io as audio_io
 from spleeter_ext.errors import AudioError, ParameterError
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from spleeter_ext.catalog import CatalogJob, run_catalog
-from tests.catalog.conftest import (INSTRUMENTS, assert_same_stems, by_input, mtimes, no_leftovers, write_good)
+from tests.catalog.conftest import INSTRUMENTS, assert_same_stems, by_input, mtimes, no_leftovers, write_good
 from tests.conftest import run_cli
 
 MULTI = ["--direct_num_workers", "2", "--direct_running_mode", "multi_processing"]
@@ -83,7 +83,7 @@ def test_two_worker_processes_from_a_manifest(catalog_set, tmp_path):
     res = run_cli("catalog", manifest, "-p", "demo", "-o", out, *MULTI, timeout=900)
     assert res.returncode == 1, res.stderr[-3000:]
     assert "2 done" in res.stdout and "4 failed" in res.stdout
-    errors = sorted(l[len("error: "):] for l in res.stderr.splitlines() if l.startswith("error: "))
+    errors = sorted(line[len("error: "):] for line in res.stderr.splitlines() if line.startswith("error: "))
     assert errors == sorted(catalog_set["errors"].values())
     records = by_input(read_records(out / "catalog-results.jsonl"))
     second = str(tmp_path / "songs" / "sub" / "second.flac")

@@ -19,8 +19,14 @@ import pytest
 import soundfile as sf
 import tensorflow as tf
 
-from spleeter_ext.data.pipeline import (Augmentation, DecodedCache, ExampleSampler, pipeline_throughput,
-                                        training_dataset, validation_dataset)
+from spleeter_ext.data.pipeline import (
+    Augmentation,
+    DecodedCache,
+    ExampleSampler,
+    pipeline_throughput,
+    training_dataset,
+    validation_dataset,
+)
 from spleeter_ext.data.tracks import discover
 from spleeter_ext.errors import DatasetError, ParameterError
 

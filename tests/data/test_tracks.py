@@ -176,7 +176,7 @@ def test_corrupt_file_is_named(tmp_path):
     tracks = discover(root, MUSDB, "test", probe=False)  # lazy: nothing read yet
     with pytest.raises(DatasetError, match=r"track 'garbled': cannot read .*garbled/drums.wav"):
         for track in tracks:
-            track.duration
+            _ = track.duration
     with pytest.raises(DatasetError, match="garbled/drums.wav"):
         discover(root, MUSDB, "test")
 

@@ -20,4 +20,7 @@ def small_stems():
 
 @pytest.fixture(scope="session")
 def museval_module():
-    return pytest.importorskip("museval")
+    """museval, a required dependency: a broken install makes these tests error, never skip."""
+    import museval
+
+    return museval

@@ -6,9 +6,15 @@ import numpy as np
 import pytest
 
 from spleeter_ext.errors import ParameterError
-from spleeter_ext.evaluation import aggregate, evaluate_track, framewise_sdr, save_museval_json, to_museval_json, track_sdr
+from spleeter_ext.evaluation import (
+    aggregate,
+    evaluate_track,
+    framewise_sdr,
+    save_museval_json,
+    to_museval_json,
+    track_sdr,
+)
 from spleeter_ext.evaluation.signals import degraded_estimates, music_like_sources
-
 from tests.evaluation._evaluation_helpers import SR
 
 NAMES = ("drums", "vocals")
@@ -32,7 +38,8 @@ def museval_trackstore(museval_module, scores):
     """museval's own TrackStore filled with the same framewise values."""
     store = museval_module.TrackStore(track_name=scores.track_name, win=scores.win_seconds, hop=scores.hop_seconds)
     for j, name in enumerate(scores.instruments):
-        store.add_target(target_name=name, values={m: scores.values[m][j].tolist() for m in ("SDR", "SIR", "ISR", "SAR")})
+        values = {m: scores.values[m][j].tolist() for m in ("SDR", "SIR", "ISR", "SAR")}
+        store.add_target(target_name=name, values=values)
     return store
 
 

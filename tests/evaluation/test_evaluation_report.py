@@ -6,10 +6,16 @@ import pandas as pd
 import pytest
 
 from spleeter_ext.errors import ParameterError
-from spleeter_ext.evaluation import (TrackScores, aggregate, evaluate_track, format_markdown, mixture_as_estimate,
-                                     sanity_flags, write_csv)
+from spleeter_ext.evaluation import (
+    TrackScores,
+    aggregate,
+    evaluate_track,
+    format_markdown,
+    mixture_as_estimate,
+    sanity_flags,
+    write_csv,
+)
 from spleeter_ext.evaluation.report import OVERALL
-
 from tests.evaluation._evaluation_helpers import INSTRUMENTS, SR
 
 nan = np.nan
@@ -63,7 +69,8 @@ def test_markdown_and_csv(three_tracks, tmp_path):
     df = aggregate(three_tracks, extra_protocol={"model": "unet"})
     text = format_markdown(df)
     assert "- model: unet" in text and "- aggregation:" in text
-    assert "| target | n_tracks | all_nan_tracks | n_frames | nan_frame_share | SDR_median | SDR_mean | uSDR_mean |" in text
+    assert ("| target | n_tracks | all_nan_tracks | n_frames | nan_frame_share | SDR_median | SDR_mean "
+            "| uSDR_mean |") in text
     assert "| vocals | 3 | 1 | 12 | 50.0 % | 4.50 | 4.50 | 3.00 |" in text
     sidecar = write_csv(df, tmp_path / "results.csv")
     loaded = pd.read_csv(tmp_path / "results.csv", index_col="target")

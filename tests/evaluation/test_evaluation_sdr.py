@@ -5,7 +5,6 @@ import pytest
 from spleeter_ext.errors import ParameterError
 from spleeter_ext.evaluation import framewise_sdr, pad_or_truncate, track_sdr
 from spleeter_ext.evaluation.sdr import n_frames
-
 from tests.evaluation._evaluation_helpers import SR, max_abs_diff_same_nan
 
 TOL_DB = 1e-9

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from spleeter_ext import stock
 from tests.conftest import run_cli, write_wav
+from tools import stock
 
 TOL = 1e-4
 
