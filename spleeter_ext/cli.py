@@ -38,7 +38,7 @@ def command(name: Optional[str] = None, target: Optional[typer.Typer] = None,
             **settings) -> Callable[[Callable], Callable]:
     """Register ``fn`` as a command of ``target`` (default: this CLI) with the shared behaviour: a ``--verbose``
     option, logging configured before the command runs, and any :class:`SpleeterExtError` reported as one
-    ``error:`` line."""
+    ``error:`` line. ``settings`` go to Typer's ``command`` (e.g. ``context_settings``)."""
 
     def register(fn: Callable) -> Callable:
         @functools.wraps(fn)
@@ -131,7 +131,7 @@ def catalog(
                                help="Beam runner: DirectRunner (this machine), DataflowRunner, FlinkRunner, ..."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Separate again inputs whose stems are complete."),
     results: Optional[str] = typer.Option(None, "--results", help="Results manifest, JSON lines "
-                                                                   "(default: <output>/catalog-results.jsonl)."),
+                                                                  "(default: <output>/catalog-results.jsonl)."),
     path_column: str = typer.Option("path", "--path-column", help="Column (CSV) or key (JSONL) of manifest paths."),
     jobs: Optional[int] = typer.Option(None, "--jobs", "-j",
                                        help="TensorFlow threads per worker (default: the cores shared out among "

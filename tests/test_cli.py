@@ -141,7 +141,7 @@ def test_every_command_shares_verbose_and_one_line_errors(tmp_path):
 
     runner = CliRunner()
     names = [c.name or c.callback.__name__ for c in app.registered_commands]
-    assert set(names) == {"separate", "models", "train", "make-dataset", "evaluate", "export", "demo"}
+    assert set(names) == {"separate", "catalog", "models", "train", "make-dataset", "evaluate", "export", "demo"}
     for name in names:
         res = runner.invoke(app, [name, "--help"])
         assert res.exit_code == 0 and "--verbose" in res.output, (name, res.output)
