@@ -16,7 +16,7 @@ STAGE1 ?=
 PYTEST_ARGS ?=
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: install deb lint test test-slow test-all bench bench-separate bench-train demo train evaluate table1 table2 curves models clean
+.PHONY: install deb lint test test-slow test-all bench bench-separate bench-train bench-catalog demo train evaluate table1 table2 curves models clean
 
 install: $(STAMP)
 
@@ -38,7 +38,7 @@ $(STAMP): setup.py | deb
 	  || { echo "error: $(PYTHON) is not Python 3.11 (spleeter 2.4.2 / TensorFlow 2.12 need it)" >&2; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q -e '.[test,catalog]'
 	@touch $(STAMP)
 
 lint: install
@@ -63,6 +63,9 @@ bench-separate: install
 
 bench-train: install
 	$(PY) -m tools.bench.train --out docs/benchmarks.md
+
+bench-catalog: install
+	$(PY) -m tools.bench.catalog --out docs/benchmarks.md
 
 demo: install
 	$(VENV)/bin/spleeter-ext demo --output demo_output

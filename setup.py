@@ -40,8 +40,14 @@ setup(
         "tqdm>=4.60",
         "norbert>=0.2.1",
     ],
-    # ruff: `make lint` (its rules are in pyproject.toml); pinned so that a new release cannot fail CI by itself.
-    extras_require={"test": ["pytest>=7", "ruff==0.17.6"]},
+    extras_require={
+        # ruff: `make lint` (its rules are in pyproject.toml); pinned so that a new release cannot fail CI by itself.
+        "test": ["pytest>=7", "ruff==0.17.6"],
+        # `spleeter-ext catalog`. Beam 2.78 needs a newer typing-extensions than TensorFlow 2.12 allows;
+        # with TensorFlow 2.12.1 this resolves to 2.77, and the [gcp] extra (Dataflow) to 2.72.
+        "catalog": ["apache-beam>=2.72,<2.78"],
+        "dataflow": ["apache-beam[gcp]>=2.72,<2.78"],
+    },
     entry_points={"console_scripts": ["spleeter-ext=spleeter_ext.cli:main"]},
     classifiers=[
         "Programming Language :: Python :: 3.11",

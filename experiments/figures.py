@@ -81,7 +81,7 @@ def figure4(base: dict, stacked: dict, path: Path, seeds: int) -> None:
     plt.close(fig)
 
 
-def figure5(curves: Dict[str, "object"], labels: Dict[str, str], path: Path, seeds: int) -> None:
+def figure5(curves: Dict[str, "object"], labels: Dict[str, str], path: Path, seeds: int, batch_size: int) -> None:
     """Validation SDR against steps and against training FLOPs (log axes), mean over seeds with ± std bands.
 
     ``curves``: ``{model key: DataFrame with step, SDR, SDR_std, train_flops}``."""
@@ -97,7 +97,7 @@ def figure5(curves: Dict[str, "object"], labels: Dict[str, str], path: Path, see
             if seeds > 1:
                 std = np.nan_to_num(frame["SDR_std"].to_numpy(dtype=float))
                 ax.fill_between(x, y - std, y + std, color=colours(i % 10), alpha=0.15, linewidth=0)
-    for ax, title in zip(axes, ("training steps (batch 4)", "training FLOPs (forward + backward)")):
+    for ax, title in zip(axes, (f"training steps (batch {batch_size})", "training FLOPs (forward + backward)")):
         ax.set_xscale("log")
         ax.set_xlabel(title)
         ax.grid(True, which="both", alpha=0.3)

@@ -230,7 +230,7 @@ def curves(ctx: Context, seeds: int, train: bool = True) -> Dict[str, Path]:
     out = {"md": ctx.results / "curves.md", "csv": ctx.results / "curves_summary.csv",
            "png": ctx.results / "figure5.png"}
     pd.concat([f.assign(model=k) for k, f in mc.items()]).to_csv(out["csv"], index=False, float_format="%.6g")
-    figures.figure5(mc, labels, out["png"], seeds)
+    figures.figure5(mc, labels, out["png"], seeds, ctx.budget.batch_size)
     lines = tables.header("Learning curves: when does the ranking settle?", ctx, seeds)
     lines += [f"Validation SDR (SiSEC18 median over 1 s frames and songs, mean of 4 stems) of the six single models "
               f"and the stack of Table 1's winner ({base.title}) at log-spaced steps; mean over seeds. Training FLOPs "

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import logging
 from typing import Callable, List, Optional
 
 import typer
@@ -21,6 +22,10 @@ ParamsOption = typer.Option("spleeter:4stems", "-p", "--params_filename", "--par
                             help="Model: spleeter:2stems|4stems|5stems, a JSON config, a trained model "
                                  "directory, or a preset name (see `spleeter-ext models`).")
 VerboseOption = typer.Option(False, "--verbose", help="Debug logs.")
+FilenameFormatOption = typer.Option("{filename}/{instrument}.{codec}", "-f", "--filename_format",
+                                    help="Output name template: {filename}, {foldername}, {instrument}, {codec}.")
+CodecOption = typer.Option("wav", "-c", "--codec", help="wav, flac, mp3, ogg, m4a or wma.")
+BitrateOption = typer.Option("128k", "-b", "--bitrate", help="Bitrate of lossy codecs, e.g. 192k.")
 
 
 def fail(message: str, code: int = 1) -> None:
@@ -29,7 +34,8 @@ def fail(message: str, code: int = 1) -> None:
     raise typer.Exit(code)
 
 
-def command(name: Optional[str] = None, target: Optional[typer.Typer] = None) -> Callable[[Callable], Callable]:
+def command(name: Optional[str] = None, target: Optional[typer.Typer] = None,
+            **settings) -> Callable[[Callable], Callable]:
     """Register ``fn`` as a command of ``target`` (default: this CLI) with the shared behaviour: a ``--verbose``
     option, logging configured before the command runs, and any :class:`SpleeterExtError` reported as one
     ``error:`` line."""
@@ -48,7 +54,7 @@ def command(name: Optional[str] = None, target: Optional[typer.Typer] = None) ->
                                     annotation=bool)
         run.__signature__ = signature.replace(parameters=[*signature.parameters.values(), verbose])
         run.__annotations__ = {**fn.__annotations__, "verbose": bool}
-        return (target or app).command(name)(run)
+        return (target or app).command(name, **settings)(run)
 
     return register
 
@@ -58,10 +64,9 @@ def separate(
     files: List[str] = typer.Argument(..., help="Audio files to separate (any format FFmpeg decodes)."),
     params: str = ParamsOption,
     output_path: str = typer.Option("separated", "-o", "--output_path", help="Output directory."),
-    filename_format: str = typer.Option("{filename}/{instrument}.{codec}", "-f", "--filename_format",
-                                        help="Output name template: {filename}, {foldername}, {instrument}, {codec}."),
-    codec: str = typer.Option("wav", "-c", "--codec", help="wav, flac, mp3, ogg, m4a or wma."),
-    bitrate: str = typer.Option("128k", "-b", "--bitrate", help="Bitrate of lossy codecs, e.g. 192k."),
+    filename_format: str = FilenameFormatOption,
+    codec: str = CodecOption,
+    bitrate: str = BitrateOption,
     offset: float = typer.Option(0.0, "-s", "--offset", help="Start offset in seconds."),
     duration: Optional[float] = typer.Option(None, "-d", "--duration",
                                              help="Seconds to separate from the offset (default: all of it)."),
@@ -112,6 +117,58 @@ def separate(
         typer.echo(f"error: {r.error}", err=True)
     if failed:
         logger.info("%d of %d files separated; %d failed", len(results) - len(failed), len(results), len(failed))
+        raise typer.Exit(1)
+
+
+@command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+def catalog(
+    inputs: List[str] = typer.Argument(..., help="Audio files, folders, globs, or manifests (.txt: one path per "
+                                                 "line; .csv/.jsonl: a path column), on any filesystem Beam "
+                                                 "supports (local, gs://, s3://...); Beam pipeline options "
+                                                 "(--project, --region, --direct_num_workers...) may be mixed in."),
+    params: str = ParamsOption,
+    output_path: str = typer.Option("separated", "-o", "--output_path", help="Output directory (local or a URI)."),
+    filename_format: str = FilenameFormatOption,
+    codec: str = CodecOption,
+    bitrate: str = BitrateOption,
+    runner: str = typer.Option("DirectRunner", "--runner",
+                               help="Beam runner: DirectRunner (this machine), DataflowRunner, FlinkRunner, ..."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Separate again inputs whose stems are complete."),
+    results: Optional[str] = typer.Option(None, "--results", help="Results manifest, JSON lines "
+                                                                   "(default: <output>/catalog-results.jsonl)."),
+    path_column: str = typer.Option("path", "--path-column", help="Column (CSV) or key (JSONL) of manifest paths."),
+    jobs: Optional[int] = typer.Option(None, "--jobs", "-j",
+                                       help="TensorFlow threads per worker (default: the cores shared out among "
+                                            "local DirectRunner workers, else all)."),
+) -> None:
+    """Separate a catalog on Apache Beam: resumable (complete stems are skipped), one results record per input."""
+    verbose = logger.isEnabledFor(logging.DEBUG)
+    if not verbose:  # Beam's import-time warnings go to the root logger; its workers log at INFO
+        logging.getLogger().setLevel(logging.ERROR)
+        logging.getLogger("apache_beam").setLevel(logging.CRITICAL)
+    from .catalog.job import CatalogJob, require_beam
+
+    require_beam()
+    from .catalog.options import default_threads, split_arguments
+    from .catalog.pipeline import run_catalog
+
+    specs, options = split_arguments(inputs)
+    if not specs:
+        fail("no input given; pass audio files, folders, globs or manifests")
+    options["runner"] = runner
+    if not verbose:
+        options.setdefault("default_sdk_harness_log_level", "CRITICAL")  # failures reach us as one line
+    job = CatalogJob(params=params, destination=output_path, codec=codec, bitrate=bitrate,
+                     filename_format=filename_format, overwrite=overwrite, path_column=path_column,
+                     threads=jobs or default_threads(options), verbose=verbose)
+    summary = run_catalog(specs, job, options, results=results)
+    for error in summary.errors:
+        typer.echo(f"error: {error}", err=True)
+    if summary.failed > len(summary.errors):
+        typer.echo(f"error: ... and {summary.failed - len(summary.errors)} more failed inputs; see {summary.results}",
+                   err=True)
+    typer.echo(summary.line())
+    if summary.failed:
         raise typer.Exit(1)
 
 

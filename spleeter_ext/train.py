@@ -12,7 +12,10 @@
 * The resolved config (``config.json``), git commit, package versions and seed (``run.json``) are
   written next to the checkpoints, so the model directory is directly usable by
   ``spleeter-ext separate -p MODEL_DIR``.
-* The distribution strategy comes from the environment (:func:`strategy_from_environment`).
+* The distribution strategy comes from the environment (:func:`strategy_from_environment`). With several
+  workers (``TF_CONFIG``) only the chief writes to the model directory, each worker reads its own shard
+  of the example stream, and a missing or lost worker stops the job with one error
+  (:mod:`spleeter_ext.distribute`).
 """
 from __future__ import annotations
 
@@ -27,7 +30,7 @@ import time
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from . import curves
+from . import curves, distribute
 from .config import dump_config, load_config
 from .errors import ConfigError, SpleeterExtError
 from .log import logger
@@ -40,7 +43,8 @@ class TrainingError(SpleeterExtError):
 def strategy_from_environment():
     """The tf.distribute strategy for this process.
 
-    * ``TF_CONFIG`` set (several machines): ``MultiWorkerMirroredStrategy``;
+    * ``TF_CONFIG`` set (several machines): ``MultiWorkerMirroredStrategy``
+      (:func:`spleeter_ext.distribute.multi_worker_strategy`);
     * several local GPUs: ``MirroredStrategy``;
     * ``SPLEETER_EXT_LOGICAL_CPUS=N`` (testing): N logical CPU devices under ``MirroredStrategy``;
     * otherwise the default strategy.
@@ -48,7 +52,7 @@ def strategy_from_environment():
     import tensorflow as tf
 
     if os.environ.get("TF_CONFIG"):
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        return distribute.multi_worker_strategy()
     n_cpu = int(os.environ.get("SPLEETER_EXT_LOGICAL_CPUS", "0") or 0)
     if n_cpu > 1:
         cpus = tf.config.list_physical_devices("CPU")
@@ -242,7 +246,6 @@ def train(params, data: str, steps: Optional[int] = None, batch_size: Optional[i
     out = Path(model_dir or cfg.get("model_dir") or Path("runs") / Path(str(cfg["_source"])).stem).expanduser()
     if not out.is_absolute() and cfg.get("_root") and model_dir is None and cfg.get("model_dir"):
         out = Path(cfg["_root"]) / out if (Path(cfg["_root"]) / out).exists() else out
-    out.mkdir(parents=True, exist_ok=True)
     total_steps = int(cfg["train_max_steps"])
     if total_steps <= 0:
         raise ConfigError(f"{cfg['_source']}: 'train_max_steps' must be positive")
@@ -264,6 +267,8 @@ def _train(cfg: dict, data: str, out: Path, csv: Optional[str], verbose: int, va
     tf.keras.utils.set_random_seed(cfg_seed)
 
     strategy = strategy_from_environment()
+    role = distribute.role_of(strategy)
+    write_to = distribute.write_dir(out, role)  # the model directory, or this worker's temporary folder
     instruments = cfg["instrument_list"]
     train_csv = csv or (cfg.get("train_csv") if not (Path(data) / "train").is_dir() else None)
     tracks = discover(data, instruments, "train", csv=train_csv)
@@ -285,15 +290,19 @@ def _train(cfg: dict, data: str, out: Path, csv: Optional[str], verbose: int, va
         model = make_keras_model(estimator)
         optimizer = wrap_optimizer(_optimizer(cfg), cfg["precision"])
         model.compile(optimizer=optimizer, jit_compile=bool(cfg["jit_compile"]))
+        # The logged metrics are already synchronised over replicas; Keras's default ("sum" across workers)
+        # would report them multiplied by the number of workers.
+        model.distribute_reduction_method = "first"
         # Create the optimizer's slots now so a restore fills them (not deferred to the first step); the
         # checkpoint holds the inner optimizer of a loss-scale one, so it has one structure under every policy.
         optimizer = inner_optimizer(optimizer)
         optimizer.build(estimator.body.trainable_variables)
         ckpt = tf.train.Checkpoint(model=estimator.body, optimizer=optimizer)
-        manager = tf.train.CheckpointManager(ckpt, str(out), max_to_keep=3)
-        if manager.latest_checkpoint:
-            ckpt.restore(manager.latest_checkpoint).assert_existing_objects_matched()
-            logger.info("Resuming from %s (step %d)", manager.latest_checkpoint, int(optimizer.iterations.numpy()))
+        manager = tf.train.CheckpointManager(ckpt, str(write_to), max_to_keep=3)
+        latest = tf.train.latest_checkpoint(str(out))  # every worker resumes from the chief's checkpoint
+        if latest:
+            ckpt.restore(latest).assert_existing_objects_matched()
+            logger.info("Resuming from %s (step %d)", latest, int(optimizer.iterations.numpy()))
         elif getattr(estimator, "stage1_source", None):
             from .separate.weights import load_weights
 
@@ -301,27 +310,31 @@ def _train(cfg: dict, data: str, out: Path, csv: Optional[str], verbose: int, va
             logger.info("Stage one initialised from %s (%s)", estimator.stage1_source, loaded)
 
     start = int(optimizer.iterations.numpy())
+    distribute.agree_on_step(strategy, start, role)
     cfg_out = dump_config(cfg)
     cfg_out["model_dir"] = "."
-    _write_json(out / "config.json", cfg_out)
-    _write_json(out / "run.json", {
+    _write_json(write_to / "config.json", cfg_out)
+    _write_json(write_to / "run.json", {
         "command": sys.argv, "data": str(data), "seed": cfg_seed, "git_commit": _git_commit(),
         "versions": _versions(), "start_step": start, "total_steps": total_steps,
-        "replicas": strategy.num_replicas_in_sync, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+        "replicas": strategy.num_replicas_in_sync, "workers": role.num_workers,
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
     if start >= total_steps:
         logger.info("%s already trained for %d steps (train_max_steps %d); nothing to do", out, start, total_steps)
+        distribute.cleanup(write_to, out)
         return out
 
     segment = estimator.training_segment_samples()
-    dataset = training_dataset(tracks, instruments, cfg["sample_rate"], cfg["n_channels"], segment,
-                               cfg["batch_size"], cfg_seed, cfg["augmentation"], start_step=start)
+    dataset = distribute.sharded_input(strategy, cfg["batch_size"], lambda index, count, batch: training_dataset(
+        tracks, instruments, cfg["sample_rate"], cfg["n_channels"], segment, cfg["batch_size"], cfg_seed,
+        cfg["augmentation"], start_step=start, shard=(index, count), replica_batch=batch))
     recorder = None
     curve_at = set(curves.curve_steps(total_steps, cfg.get("curve_steps")))
     if valid_tracks:
         excerpts = validation_excerpts(valid_tracks, instruments, cfg["sample_rate"], cfg["n_channels"],
                                        cfg["validation_seconds"])
-        recorder = curves.CurveRecorder(out, estimator, excerpts, cfg["batch_size"], start)
-    writer = tf.summary.create_file_writer(str(out / "logs"))
+        recorder = curves.CurveRecorder(write_to, estimator, excerpts, cfg["batch_size"], start)
+    writer = tf.summary.create_file_writer(str(write_to / "logs"))
     control = _Control()
     callbacks = _callbacks(manager, lambda: int(optimizer.iterations.numpy()), cfg, control, writer, recorder,
                            total_steps, curve_at)
@@ -342,8 +355,9 @@ def _train(cfg: dict, data: str, out: Path, csv: Optional[str], verbose: int, va
                 segment / cfg["sample_rate"], len(tracks), len(valid_tracks), strategy.num_replicas_in_sync,
                 cfg["precision"], ", XLA" if cfg["jit_compile"] else "")
     try:
-        model.fit(dataset, epochs=math.ceil(total_steps / epoch_steps), initial_epoch=start // epoch_steps,
-                  steps_per_epoch=epoch_steps, callbacks=callbacks, verbose=verbose)
+        with distribute.worker_guard(role, lambda: tf.train.latest_checkpoint(str(out))):
+            model.fit(dataset, epochs=math.ceil(total_steps / epoch_steps), initial_epoch=start // epoch_steps,
+                      steps_per_epoch=epoch_steps, callbacks=callbacks, verbose=verbose)
     finally:
         for sig, prev in previous.items():
             signal.signal(sig, prev)
@@ -353,6 +367,7 @@ def _train(cfg: dict, data: str, out: Path, csv: Optional[str], verbose: int, va
         raise KeyboardInterrupt(f"stopped by signal {control.signal} at step {step}")
     if not manager.latest_checkpoint or manager.checkpoint.save_counter is None or step > _ckpt_step(manager):
         manager.save(checkpoint_number=step)
+    distribute.cleanup(write_to, out)
     logger.info("Trained %s to step %d; model directory %s", cfg["_source"], step, out)
     return out
 

@@ -39,20 +39,28 @@ def stock_model(tmp_path_factory):
 
     Returns a dict with ``config`` (path), ``model_dir`` and ``data`` (root with the tracks).
     """
-    from tools import stock
-
     root = tmp_path_factory.mktemp("stock")
     instruments = ["vocals", "drums", "bass"]
-    stock.write_training_set(root, instruments, n_tracks=2, seconds=6.0)
-    config = stock.write_config(root / "config.json", root / "model", instruments, frame_length=1024,
-                                frame_step=256, T=64, F=256, conv_n_filters=[8, 16, 16, 32, 32, 64], steps=4,
-                                batch_size=2, chunk_duration=3.0)
+    config = train_stock_model(root, instruments, seconds=6.0, chunk_duration=3.0, frame_length=1024, frame_step=256,
+                               T=64, F=256)
+    return {"config": config, "model_dir": root / "model", "data": root, "instruments": instruments}
+
+
+def train_stock_model(root: Path, instruments, seconds: float, chunk_duration: float, **geometry) -> Path:
+    """Train a small U-Net (filters 8..64) for 4 steps with stock ``spleeter train`` on 2 generated tracks in
+    ``root``; returns the config path (the checkpoint is in ``root/model``)."""
+    from tools import stock
+
+    stock.write_training_set(root, instruments, n_tracks=2, seconds=seconds)
+    config = stock.write_config(root / "config.json", root / "model", instruments,
+                                conv_n_filters=[8, 16, 16, 32, 32, 64], steps=4, batch_size=2,
+                                chunk_duration=chunk_duration, **geometry)
     try:
         stock.train(config, root)
     except subprocess.CalledProcessError as exc:  # show stock Spleeter's own output
         raise AssertionError(f"stock spleeter train failed:\n{exc.stdout[-3000:]}\n{exc.stderr[-3000:]}")
     assert (root / "model" / "checkpoint").is_file()
-    return {"config": config, "model_dir": root / "model", "data": root, "instruments": instruments}
+    return config
 
 
 @pytest.fixture(scope="session")

@@ -6,8 +6,8 @@ from a random position, augmented, and re-mixed:
 
 * example ``k`` (``k = step * batch_size + i``, ``batch_size`` being the global batch) is a pure function
   of ``(seed, k)``. The draws come from ``numpy.random.default_rng([seed, k, attempt])``, so the stream is
-  reproducible with any number of parallel decoders, and ``start_step`` resumes it exactly where a killed
-  run stopped;
+  reproducible with any number of parallel decoders, ``start_step`` resumes it exactly where a killed
+  run stopped, and ``shard`` gives each of several workers its own examples of every global batch;
 * draws per example: one track (or, with ``remix``, one track per source), a segment start (one shared
   start, or one per source with ``remix``), a gain per source in ``[low, high]`` and a left/right swap per
   source with probability 1/2. With ``skip_silent`` an example whose targets are all below -60 dBFS RMS,
@@ -412,7 +412,8 @@ def _decoded_bytes(tracks: Sequence[Track], instruments: Sequence[str], sample_r
 def _options() -> tf.data.Options:
     options = tf.data.Options()
     options.deterministic = True
-    # Single-worker strategies do not shard; multi-worker ones shard the batches (there are no files).
+    # Datasets handed to experimental_distribute_dataset are sharded by element (there are no files); the
+    # training stream is instead sharded by example index (training_dataset's ``shard``).
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     return options
 
@@ -432,8 +433,9 @@ def _map_examples(indices: tf.data.Dataset, function: Callable, n_samples: int, 
 def training_dataset(tracks: Sequence[Track], instruments: Sequence[str], sample_rate: int, n_channels: int,
                      segment_samples: int, batch_size: int, seed: int,
                      augmentation: "dict | Augmentation | None" = None, start_step: int = 0,
-                     num_parallel_calls=tf.data.AUTOTUNE, cache_bytes: int = DEFAULT_CACHE_BYTES) -> tf.data.Dataset:
-    """The infinite, deterministic training stream.
+                     num_parallel_calls=tf.data.AUTOTUNE, cache_bytes: int = DEFAULT_CACHE_BYTES,
+                     shard: Tuple[int, int] = (0, 1), replica_batch: Optional[int] = None) -> tf.data.Dataset:
+    """The infinite, deterministic training stream (or one worker's shard of it).
 
     Args:
         tracks: training tracks (:func:`spleeter_ext.data.tracks.discover`).
@@ -450,6 +452,12 @@ def training_dataset(tracks: Sequence[Track], instruments: Sequence[str], sample
         num_parallel_calls: parallel decoders (``tf.data.AUTOTUNE`` by default); values are the same
             for any setting.
         cache_bytes: decoded-track cache budget (see :class:`ExampleSampler`).
+        shard: ``(index, count)``: this input pipeline's part of every global batch, for ``count`` workers
+            that each read only their own examples. Pipeline ``index`` reads examples
+            ``k = step * batch_size + index * share + j`` for ``j < share = batch_size // count``, so the
+            pipelines together read exactly the global batches of the unsharded stream, each example once.
+        replica_batch: batch size of the result (default: the shard's ``share`` of the global batch); a
+            divisor of ``share``, e.g. the per-replica batch when a worker feeds several devices.
 
     Returns:
         A dataset of ``(mixture (batch, samples, channels), sources (batch, samples, channels, sources))``
@@ -459,12 +467,22 @@ def training_dataset(tracks: Sequence[Track], instruments: Sequence[str], sample
         raise ParameterError(f"batch_size must be positive, got {batch_size}")
     if int(start_step) < 0:
         raise ParameterError(f"start_step must be non-negative, got {start_step}")
+    index, count = (int(v) for v in shard)
+    if count < 1 or not 0 <= index < count or int(batch_size) % count:
+        raise ParameterError(f"shard {shard!r}: need 0 <= index < count and batch_size ({batch_size}) a multiple "
+                             "of count (the number of workers)")
+    share = int(batch_size) // count
+    out_batch = int(replica_batch or share)
+    if out_batch <= 0 or share % out_batch:
+        raise ParameterError(f"replica_batch {replica_batch} must divide the shard's {share} examples per step")
     sampler = ExampleSampler(tracks, instruments, sample_rate, n_channels, segment_samples, seed, augmentation,
                              cache_bytes)
-    indices = tf.data.Dataset.counter(start=int(start_step) * int(batch_size), dtype=tf.int64)
+    position = tf.data.Dataset.counter(start=int(start_step) * share, dtype=tf.int64)
+    indices = position if count == 1 else position.map(
+        lambda m: m // share * int(batch_size) + index * share + m % share)
     dataset = _map_examples(indices, sampler.arrays, sampler.segment_samples, sampler.n_channels,
                             len(sampler.instruments), num_parallel_calls)
-    return dataset.batch(int(batch_size), drop_remainder=True).prefetch(tf.data.AUTOTUNE).with_options(_options())
+    return dataset.batch(out_batch, drop_remainder=True).prefetch(tf.data.AUTOTUNE).with_options(_options())
 
 
 def validation_excerpt(track: Track, instruments: Sequence[str], reader: SegmentReader,

@@ -1,14 +1,16 @@
 """Shared helpers of the benchmarks: machine description and the markdown section writer."""
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import re
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Optional, Sequence
 
 
 def machine() -> str:
@@ -67,3 +69,15 @@ def peak_rss_of(cmd: Sequence[str], env=None, cwd=None, timeout=None):
 
     wall, rss, code, err = json.loads(out.stdout.strip().splitlines()[-1])
     return wall, rss, code, err
+
+
+@contextlib.contextmanager
+def work_folder(workdir: Optional[str], prefix: str) -> Iterator[Path]:
+    """``workdir`` (created, kept: checkpoints and inputs are reused) or a temporary folder removed after."""
+    if workdir:
+        work = Path(workdir).resolve()
+        work.mkdir(parents=True, exist_ok=True)
+        yield work
+        return
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        yield Path(tmp)

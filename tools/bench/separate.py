@@ -20,7 +20,6 @@ import shlex
 import shutil
 import statistics
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +27,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .common import markdown_table, peak_rss_of, write_section
+from .common import markdown_table, peak_rss_of, work_folder, write_section
 
 SAMPLE_RATE = 44100
 INSTRUMENTS = ["vocals", "drums", "bass", "other"]
@@ -513,9 +512,7 @@ def main(argv=None) -> None:
         ap.error("--repeat must be >= 1")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if args.precision:
-        with tempfile.TemporaryDirectory(prefix="spleeter_ext_bench_") as tmp:
-            work = Path(args.workdir).resolve() if args.workdir else Path(tmp)
-            work.mkdir(parents=True, exist_ok=True)
+        with work_folder(args.workdir, "spleeter_ext_bench_") as work:
             body = run_precision(work, args.quick, args.repeat, args.precision)
         if args.quick:  # a check that the code runs, not a measurement
             print(body, flush=True)
@@ -530,18 +527,8 @@ def main(argv=None) -> None:
 
     print("measuring convolution throughput...", flush=True)
     convs = [flops.conv_throughput(batch=3, runs=5)]
-    tmp = None
-    if args.workdir:
-        work = Path(args.workdir).resolve()
-        work.mkdir(parents=True, exist_ok=True)
-    else:
-        tmp = tempfile.TemporaryDirectory(prefix="spleeter_ext_bench_")
-        work = Path(tmp.name)
-    try:
+    with work_folder(args.workdir, "spleeter_ext_bench_") as work:
         cases, results, loads = run(work, args.quick, args.repeat, shlex.split(args.ours_args))
-    finally:
-        if tmp is not None:
-            tmp.cleanup()
 
     print("measuring convolution throughput again...", flush=True)
     convs.append(flops.conv_throughput(batch=3, runs=5))
