@@ -98,13 +98,17 @@ def separate(
     allow_truncated: bool = typer.Option(False, "--allow-truncated",
                                          help="Separate the decodable part of an input shorter than its header "
                                               "declares (logged) instead of failing."),
+    precision: str = typer.Option("float32", "--precision",
+                                  help="float32 (Spleeter's numbers) or bf16 (the network computes in bfloat16; "
+                                       "STFT and masks stay float32)."),
+    jit_compile: bool = typer.Option(False, "--jit-compile", help="Run the network XLA-compiled."),
 ) -> None:
     """Separate audio files into stems."""
     from .separate.separator import Separator
 
     sep = Separator(params, MWF=mwf, segment=segment, overlap=overlap, batch_size=batch_size, threads=jobs,
                     stems=stems, two_stems=two_stems, shifts=shifts, mask_extension=mask_extension,
-                    device=device, chunking=chunking)
+                    device=device, chunking=chunking, precision=precision, jit_compile=jit_compile)
     results = sep.separate_files(files, output_path, codec=codec, bitrate=bitrate, filename_format=filename_format,
                                  offset=offset, duration=duration, keep_input_rate=input_rate,
                                  sample_format=sample_format, allow_truncated=allow_truncated)
@@ -187,6 +191,12 @@ def train(
     seed: Optional[int] = typer.Option(None, "--seed", help="Overrides random_seed."),
     csv: Optional[str] = typer.Option(None, "--csv", help="Spleeter-style training CSV (paths relative to --data)."),
     no_validation: bool = typer.Option(False, "--no-validation", help="Skip validation at checkpoints."),
+    precision: Optional[str] = typer.Option(None, "--precision",
+                                            help="float32, mixed_bfloat16 or mixed_float16 (default: the config's "
+                                                 "'precision', float32)."),
+    jit_compile: Optional[bool] = typer.Option(None, "--jit-compile/--no-jit-compile",
+                                               help="Compile the training step with XLA (default: the config's "
+                                                    "'jit_compile', off)."),
 ) -> None:
     """Train (or resume) a model; rerun the same command to resume after an interruption."""
     from .log import is_terminal
@@ -194,7 +204,8 @@ def train(
 
     try:
         out = run(params, data, steps=steps, batch_size=batch_size, model_dir=model_dir, seed=seed, csv=csv,
-                  verbose=1 if is_terminal() else 2, validate=not no_validation)
+                  verbose=1 if is_terminal() else 2, validate=not no_validation, precision=precision,
+                  jit_compile=jit_compile)
     except KeyboardInterrupt as exc:
         typer.echo(f"interrupted: {exc}; rerun the same command to resume", err=True)
         raise typer.Exit(130)

@@ -56,7 +56,11 @@ SCHEMA: Dict[str, Tuple[tuple, Any, str]] = {
     "augmentation": ((dict,), None, "training augmentation, see AUGMENTATION_SCHEMA"),
     "inference": ((dict,), None, "separation defaults, see INFERENCE_SCHEMA"),
     "stage_loss_weight": (Number, 1.0, "stacked models: weight of the first-stage loss (0: stage two only)"),
+    "precision": ((str,), "float32", "training precision (Keras policy): float32 | mixed_bfloat16 | mixed_float16"),
+    "jit_compile": ((bool,), False, "compile the training step with XLA (Keras compile(jit_compile=...))"),
 }
+#: Training precisions (Keras mixed-precision policy names); variables stay float32 under each.
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 AUGMENTATION_SCHEMA: Dict[str, Tuple[tuple, Any, str]] = {
     "remix": ((bool,), True, "draw each source from a different random track"),
     "gain": ((list,), [0.25, 1.25], "uniform random gain range per source"),
@@ -155,6 +159,8 @@ def validate_config(cfg: dict, source: str = "<config>") -> dict:
     steps = out["curve_steps"]
     if steps is not None and not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in steps):
         raise ConfigError(f"{source}: 'curve_steps' must be a list of positive step numbers, got {steps!r}")
+    if out["precision"] not in PRECISIONS:
+        raise ConfigError(f"{source}: 'precision' must be one of {', '.join(PRECISIONS)}, got {out['precision']!r}")
     ov = out["inference"]["overlap"]
     if not 0 <= ov < 1:
         raise ConfigError(f"{source}: 'inference.overlap' must be in [0, 1), got {ov}")

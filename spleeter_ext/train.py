@@ -122,10 +122,15 @@ def make_keras_model(estimator):
         def train_step(self, data):
             mixture, sources = data
             replicas = tf.distribute.get_strategy().num_replicas_in_sync
+            scaling = isinstance(self.optimizer, tf.keras.mixed_precision.LossScaleOptimizer)
             with tf.GradientTape() as tape:
                 loss, per = self.estimator.compute_losses(mixture, sources, training=True)
                 scaled = loss / replicas
+                if scaling:
+                    scaled = self.optimizer.get_scaled_loss(scaled)
             grads = tape.gradient(scaled, self.body.trainable_variables)
+            if scaling:
+                grads = self.optimizer.get_unscaled_gradients(grads)
             self.optimizer.apply_gradients(
                 [(g, v) for g, v in zip(grads, self.body.trainable_variables) if g is not None])
             return self._update(loss, per)
@@ -202,7 +207,8 @@ def _callbacks(manager, step_of, cfg, control: _Control, writer, recorder, total
 
 def train(params, data: str, steps: Optional[int] = None, batch_size: Optional[int] = None,
           model_dir: Optional[str] = None, seed: Optional[int] = None, csv: Optional[str] = None,
-          verbose: int = 1, validate: bool = True) -> Path:
+          verbose: int = 1, validate: bool = True, precision: Optional[str] = None,
+          jit_compile: Optional[bool] = None) -> Path:
     """Train (or resume) the model of ``params`` on the dataset at ``data``; returns the model directory.
 
     Args:
@@ -217,13 +223,14 @@ def train(params, data: str, steps: Optional[int] = None, batch_size: Optional[i
         verbose: Keras progress (1: a bar, 2: a line per epoch); chosen by the CLI from the terminal.
         validate: score the validation split (SDR per stem, ``curves.csv``) at the config's ``curve_steps``
             (default: 100, 200, 400, ... and the last step).
+        precision: overrides ``precision``: ``float32``, ``mixed_bfloat16`` or ``mixed_float16`` (Keras
+            policies; the bodies compute in the lower precision, variables, STFT, masks, losses and optimizer
+            state stay float32, float16 adds dynamic loss scaling). Checkpoints load under any precision. The
+            global policy is restored on return.
+        jit_compile: overrides ``jit_compile``: compile the training step with XLA.
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import tensorflow as tf
-
-    from .data.pipeline import training_dataset, validation_excerpts
-    from .data.tracks import discover
-    from .models.estimators import build_estimator
+    from .models.precision import check_precision, policy_scope
 
     cfg = load_config(params)
     if steps is not None:
@@ -232,12 +239,30 @@ def train(params, data: str, steps: Optional[int] = None, batch_size: Optional[i
         cfg["batch_size"] = int(batch_size)
     if seed is not None:
         cfg["random_seed"] = int(seed)
+    if precision is not None:
+        cfg["precision"] = check_precision(precision)
+    if jit_compile is not None:
+        cfg["jit_compile"] = bool(jit_compile)
     out = Path(model_dir or cfg.get("model_dir") or Path("runs") / Path(str(cfg["_source"])).stem).expanduser()
     if not out.is_absolute() and cfg.get("_root") and model_dir is None and cfg.get("model_dir"):
         out = Path(cfg["_root"]) / out if (Path(cfg["_root"]) / out).exists() else out
     total_steps = int(cfg["train_max_steps"])
     if total_steps <= 0:
         raise ConfigError(f"{cfg['_source']}: 'train_max_steps' must be positive")
+    with policy_scope(cfg["precision"]):
+        return _train(cfg, data, out, csv, verbose, validate)
+
+
+def _train(cfg: dict, data: str, out: Path, csv: Optional[str], verbose: int, validate: bool) -> Path:
+    """:func:`train` once the config is resolved, under its precision's policy."""
+    import tensorflow as tf
+
+    from .data.pipeline import training_dataset, validation_excerpts
+    from .data.tracks import discover
+    from .models.estimators import build_estimator
+    from .models.precision import inner_optimizer, wrap_optimizer
+
+    total_steps = int(cfg["train_max_steps"])
     cfg_seed = int(cfg["random_seed"])
     tf.keras.utils.set_random_seed(cfg_seed)
 
@@ -263,12 +288,14 @@ def train(params, data: str, steps: Optional[int] = None, batch_size: Optional[i
         estimator = build_estimator(cfg)
         estimator.build()
         model = make_keras_model(estimator)
-        optimizer = _optimizer(cfg)
-        model.compile(optimizer=optimizer)
+        optimizer = wrap_optimizer(_optimizer(cfg), cfg["precision"])
+        model.compile(optimizer=optimizer, jit_compile=bool(cfg["jit_compile"]))
         # The logged metrics are already synchronised over replicas; Keras's default ("sum" across workers)
         # would report them multiplied by the number of workers.
         model.distribute_reduction_method = "first"
-        # Create the optimizer's slots now so a restore fills them (not deferred to the first step).
+        # Create the optimizer's slots now so a restore fills them (not deferred to the first step); the
+        # checkpoint holds the inner optimizer of a loss-scale one, so it has one structure under every policy.
+        optimizer = inner_optimizer(optimizer)
         optimizer.build(estimator.body.trainable_variables)
         ckpt = tf.train.Checkpoint(model=estimator.body, optimizer=optimizer)
         manager = tf.train.CheckpointManager(ckpt, str(write_to), max_to_keep=3)
@@ -323,9 +350,10 @@ def train(params, data: str, steps: Optional[int] = None, batch_size: Optional[i
             pass
     save_every = int(cfg["save_checkpoints_steps"])
     epoch_steps = min(save_every, total_steps)
-    logger.info("Training %s: steps %d -> %d, batch %d, segment %.2f s, %d train / %d validation tracks, %d replica(s)",
-                cfg["_source"], start, total_steps, cfg["batch_size"], segment / cfg["sample_rate"], len(tracks),
-                len(valid_tracks), strategy.num_replicas_in_sync)
+    logger.info("Training %s: steps %d -> %d, batch %d, segment %.2f s, %d train / %d validation tracks, "
+                "%d replica(s), %s%s", cfg["_source"], start, total_steps, cfg["batch_size"],
+                segment / cfg["sample_rate"], len(tracks), len(valid_tracks), strategy.num_replicas_in_sync,
+                cfg["precision"], ", XLA" if cfg["jit_compile"] else "")
     try:
         with distribute.worker_guard(role, lambda: tf.train.latest_checkpoint(str(out))):
             model.fit(dataset, epochs=math.ceil(total_steps / epoch_steps), initial_epoch=start // epoch_steps,

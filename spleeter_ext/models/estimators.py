@@ -29,6 +29,7 @@ from .. import dsp
 from ..config import load_config
 from ..errors import ConfigError, ParameterError
 from . import registry
+from .precision import to_float32
 
 EPSILON = 1e-10
 #: Default segment of chunked separation: long enough that overlaps cost little, short enough that
@@ -95,6 +96,24 @@ class Estimator(ABC):
         if hasattr(self, "fft"):
             self.fft = name
 
+    def use_xla(self, on: bool = True) -> None:
+        """Run the body's inference calls XLA-compiled (``tf.function(jit_compile=True)``, one compiled
+        program per input shape); the STFT around it stays as it is. Training compiles its whole step instead
+        (Keras ``compile(jit_compile=...)``)."""
+        self._xla = {} if on else None
+
+    def call_body(self, *inputs, training=False, method: Optional[str] = None) -> tf.Tensor:
+        """The body's output (or that of its ``method``, e.g. ``"refine"``) as float32, whatever precision
+        the body computes in; XLA-compiled at inference after :meth:`use_xla`."""
+        fn = getattr(self.body, method) if method else self.body
+        compiled = getattr(self, "_xla", None)
+        if compiled is not None and not training:
+            key = method or "__call__"
+            if key not in compiled:
+                compiled[key] = tf.function(lambda *x: fn(*x, training=False), jit_compile=True, autograph=False)
+            return to_float32(compiled[key](*inputs))
+        return to_float32(fn(*inputs, training=training))
+
     def separate(self, waveform: np.ndarray) -> Dict[str, np.ndarray]:
         """Separate one in-memory segment ``(n_samples, n_channels)`` -> ``{instrument: (n_samples, n_channels)}``."""
         out = self.separate_segments(tf.convert_to_tensor(waveform[None], tf.float32)).numpy()[0]
@@ -153,7 +172,7 @@ class STFTMaskEstimator(Estimator):
 
     def estimate_magnitudes(self, patches: tf.Tensor, training: bool = False) -> tf.Tensor:
         """Body masks times the input: ``(batch, T, F, C)`` -> ``(batch, T, F, C, n_sources)``."""
-        masks = self.body(patches, training=training)
+        masks = self.call_body(patches, training=training)
         return masks * patches[..., None]
 
     def ratio_masks(self, estimates: tf.Tensor, extend: bool = True) -> tf.Tensor:
@@ -307,7 +326,7 @@ class WaveformEstimator(Estimator):
             valid = int(self.body.valid_length(n))
             left = (valid - n) // 2
             x = tf.pad(segments, [[0, 0], [left, valid - n - left], [0, 0]])
-            out = self.body(x, training=training)[:, left: left + n]  # (B, n, C, S)
+            out = self.call_body(x, training=training)[:, left: left + n]  # (B, n, C, S)
         else:
             raise ConfigError("waveform estimator needs a static segment length")
         return tf.transpose(out, [0, 3, 1, 2])
@@ -335,7 +354,7 @@ class WaveformEstimator(Estimator):
         return self._train_samples
 
     def compute_losses(self, mixture, sources, training=True):
-        est = self.body(mixture, training=training)  # (B, n, C, S)
+        est = self.call_body(mixture, training=training)  # (B, n, C, S)
         losses = {name: tf.reduce_mean(tf.abs(est[..., k] - sources[..., k]))
                   for k, name in enumerate(self.instruments)}
         return tf.add_n(list(losses.values())), losses
@@ -365,6 +384,10 @@ class StackedEstimator:
     def use_fft(self, name: str) -> None:
         Estimator.use_fft(self, name)
         self.stage1.use_fft(name)
+
+    def use_xla(self, on: bool = True) -> None:
+        Estimator.use_xla(self, on)
+        self.stage1.use_xla(on)
 
     def build(self) -> None:
         self.stage1.build()
@@ -411,7 +434,7 @@ class StackedMaskEstimator(StackedEstimator, STFTMaskEstimator):
 
     def estimate_magnitudes(self, patches, training=False):
         est1 = self.stage1.estimate_magnitudes(patches, training=self._stage1_training(training))
-        return self.body.refine(est1, patches, training=training) * patches[..., None]
+        return self.call_body(est1, patches, training=training, method="refine") * patches[..., None]
 
     def _separate_one(self, waveform, training=False):
         if self._same_stft():
@@ -423,7 +446,7 @@ class StackedMaskEstimator(StackedEstimator, STFTMaskEstimator):
         src_spec = self._stft(tf.concat([tf.zeros((self.n_sources, self.n_fft, self.n_channels)), src], 1))
         mix_p = self.magnitude_patches(mix_spec)
         est1 = tf.stack([self.magnitude_patches(src_spec[s]) for s in range(self.n_sources)], axis=-1)
-        est2 = self.body.refine(est1, mix_p, training=training) * mix_p[..., None]
+        est2 = self.call_body(est1, mix_p, training=training, method="refine") * mix_p[..., None]
         return self._masked_sources(mix_spec, est2)[:, self.n_fft: self.n_fft + n, :]
 
     def compute_losses(self, mixture, sources, training=True):
@@ -431,7 +454,7 @@ class StackedMaskEstimator(StackedEstimator, STFTMaskEstimator):
         est1 = self._stage1_magnitudes(mixture, mix, training)
         if self.body.freeze_stage1:
             est1 = tf.stop_gradient(est1)
-        est2 = self.body.refine(est1, mix, training=training) * mix[..., None]
+        est2 = self.call_body(est1, mix, training=training, method="refine") * mix[..., None]
         loss2, per2 = spectrogram_losses(est2, target, self.instruments, self.loss_type)
         if self.stage_loss_weight > 0:
             loss1, _ = spectrogram_losses(est1, target, self.instruments, self.loss_type)
@@ -457,7 +480,7 @@ class StackedWaveformEstimator(StackedEstimator, WaveformEstimator):
         pad = [[0, 0], [left, valid - n - left], [0, 0]]
         stems = tf.transpose(est1, [0, 2, 3, 1])  # (B, n, C, S)
         stems = tf.pad(stems, pad + [[0, 0]])
-        out = self.body.refine(stems, tf.pad(mixture, pad), training=training)[:, left: left + n]
+        out = self.call_body(stems, tf.pad(mixture, pad), training=training, method="refine")[:, left: left + n]
         return tf.transpose(out, [0, 3, 1, 2])
 
     def separate_segments(self, segments, training=False):

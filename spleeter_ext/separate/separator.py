@@ -63,6 +63,10 @@ class Separator:
             default: all of them.
         two_stems: output this instrument and ``no_<instrument>``, the sum of the other estimates (so the
             two add up to the mixture estimate), as Demucs' ``--two-stems``; any model.
+        precision: ``"float32"`` (default; Spleeter's numbers) or ``"bf16"``: the network is built under Keras'
+            ``mixed_bfloat16`` policy (weights stay float32, layers compute in bfloat16); STFT, inverse STFT
+            and masks stay float32.
+        jit_compile: run the network's calls XLA-compiled (the STFT around them is not).
 
     ``instruments`` are the model's stems, ``stems`` the ones written and returned.
 
@@ -74,7 +78,8 @@ class Separator:
                  overlap: Optional[float] = None, batch_size: int = 1, threads: Optional[int] = None,
                  fft: str = "scipy", chunking: str = "auto", stems: "Optional[Sequence[str] | str]" = None,
                  two_stems: Optional[str] = None, shifts: int = 0, seed: int = 0,
-                 mask_extension: Optional[str] = None, device: str = "auto"):
+                 mask_extension: Optional[str] = None, device: str = "auto", precision: str = "float32",
+                 jit_compile: bool = False):
         import tensorflow as tf
 
         if threads:
@@ -84,6 +89,7 @@ class Separator:
             except RuntimeError:
                 logger.debug("TensorFlow already initialised; --jobs ignored for thread counts")
         from ..models.estimators import build_estimator
+        from ..models.precision import SEPARATION_PRECISIONS, check_precision, policy_scope
         from .weights import load_weights
 
         t0 = time.monotonic()
@@ -110,10 +116,12 @@ class Separator:
         seconds = segment if segment is not None else inf.get("segment_seconds")
         if seconds is not None and seconds <= 0:
             raise ParameterError(f"segment must be positive seconds, got {seconds}")
+        self.precision = check_precision(precision, SEPARATION_PRECISIONS)
         self.device, where = resolve_device(device)
-        with tf.device(self.device):
+        with tf.device(self.device), policy_scope(SEPARATION_PRECISIONS[self.precision]):
             self.estimator = build_estimator(self.config)
             self.estimator.use_fft(fft)
+            self.estimator.use_xla(bool(jit_compile))
             self.checkpoint = load_weights(self.estimator, self.config)
         self.sample_rate: int = self.estimator.sample_rate
         self.n_channels: int = self.estimator.n_channels

@@ -62,13 +62,13 @@ def unet_layers(batch: int = 3, filters: Sequence[int] = SPLEETER_4STEMS_FILTERS
     return layers
 
 
-def time_layer(layer: ConvLayer, runs: int = 5, warmup: int = 2) -> float:
-    """Median seconds of one call of ``layer`` (random float32 input and kernel, traced once)."""
+def time_layer(layer: ConvLayer, runs: int = 5, warmup: int = 2, dtype: str = "float32") -> float:
+    """Median seconds of one call of ``layer`` (random input and kernel of ``dtype``, traced once)."""
     import tensorflow as tf
 
     rng = np.random.default_rng(0)
-    x = tf.constant(rng.standard_normal(layer.input_shape, dtype=np.float32))
-    k = tf.constant(rng.standard_normal(layer.kernel_shape, dtype=np.float32) * 0.01)
+    x = tf.cast(rng.standard_normal(layer.input_shape, dtype=np.float32), dtype)
+    k = tf.cast(rng.standard_normal(layer.kernel_shape, dtype=np.float32) * 0.01, dtype)
     s = layer.stride
     if layer.kind == "transpose":
         out_shape = tf.constant(layer.output_shape)
@@ -93,8 +93,8 @@ def time_layer(layer: ConvLayer, runs: int = 5, warmup: int = 2) -> float:
     return float(np.median(times))
 
 
-def conv_throughput(batch: int = 3, runs: int = 5, warmup: int = 2) -> Dict[str, object]:
-    """Per-layer and aggregate GFLOP/s on the U-Net's shapes.
+def conv_throughput(batch: int = 3, runs: int = 5, warmup: int = 2, dtype: str = "float32") -> Dict[str, object]:
+    """Per-layer and aggregate GFLOP/s on the U-Net's shapes, computing in ``dtype`` (float32 or bfloat16).
 
     Returns ``{'layers': [(name, kind, gflop, seconds)], 'conv', 'transpose', 'unet'}`` (the last three
     in GFLOP/s: total FLOPs / total median time of the encoder+head convolutions, the transposed
@@ -102,7 +102,7 @@ def conv_throughput(batch: int = 3, runs: int = 5, warmup: int = 2) -> Dict[str,
     """
     rows = []
     for layer in unet_layers(batch):
-        sec = time_layer(layer, runs, warmup)
+        sec = time_layer(layer, runs, warmup, dtype)
         rows.append((layer.name, layer.kind, 2 * layer.macs / 1e9, sec))
 
     def rate(kinds):

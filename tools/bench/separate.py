@@ -5,6 +5,11 @@
 ``--quick`` runs the 30 s case and the 10-file batch only. ``--ours-args`` adds options to every spleeter-ext
 command (e.g. ``--chunking crossfade`` to time the former crossfaded segments, ``--shifts 2``), written to its own
 ``--section``.
+
+``--precision bf16`` instead times ``spleeter-ext separate --precision bf16`` against float32 on the 10-minute
+file (alternated, ``--repeat`` runs each; the 30 s file with ``--quick``) and reports, on the bundled model and
+the stock-format 4-stem checkpoint, the max absolute stem difference and the SDR difference on the synthetic
+test set (section ``separate-precision``).
 """
 from __future__ import annotations
 
@@ -436,6 +441,59 @@ def run(work: Path, quick: bool, repeat: int, ours_args: Sequence[str] = ()
     return cases, results, loads
 
 
+# ------------------------------------------------------------------ precision
+def precision_quality(params: str, precision: str, n_songs: int, seconds: float) -> Dict[str, float]:
+    """Max absolute stem difference of ``precision`` against float32 and both SDRs (museval's aggregation,
+    :func:`spleeter_ext.curves.score`) on ``n_songs`` synthetic songs (the test set's generator and seeds)."""
+    from spleeter_ext import Separator, curves
+    from spleeter_ext.data.synth import render_track
+
+    ref_sep, low_sep = Separator(params), Separator(params, precision=precision)
+    names = ref_sep.instruments
+    refs, ests_ref, ests_low, max_diff = [], [], [], 0.0
+    for k in range(n_songs):
+        stems = render_track(seconds, sample_rate=SAMPLE_RATE, seed=10_000 + k)
+        mix = sum(stems[n] for n in names).astype(np.float32)
+        a, b = ref_sep.separate(mix), low_sep.separate(mix)
+        refs.append(np.stack([stems[n] for n in names]))
+        ests_ref.append(np.stack([a[n] for n in names]))
+        ests_low.append(np.stack([b[n] for n in names]))
+        max_diff = max(max_diff, float(max(np.abs(a[n] - b[n]).max() for n in names)))
+    sdr_ref = curves.score(refs, ests_ref, names, SAMPLE_RATE)["SDR"]
+    sdr_low = curves.score(refs, ests_low, names, SAMPLE_RATE)["SDR"]
+    return {"max_diff": max_diff, "sdr_float32": sdr_ref, "sdr_low": sdr_low}
+
+
+def run_precision(work: Path, quick: bool, repeat: int, precision: str) -> str:
+    """Wall time of ``--precision`` against float32 (alternated runs, median) and the stems' agreement."""
+    from spleeter_ext.config import DATASET_SECONDS, DATASET_TEST_TRACKS
+
+    config = build_checkpoint(work / "model")
+    cases = make_inputs(work / "inputs", quick)
+    case = cases[0] if quick else next(c for c in cases if c.name == "10 min")
+    walls: Dict[str, List[float]] = {"float32": [], precision: []}
+    for _ in range(repeat):
+        for name in walls:
+            wall, _, _ = run_once("spleeter-ext", case, config, work, ["--precision", name])
+            walls[name].append(wall)
+    f32, low = statistics.median(walls["float32"]), statistics.median(walls[precision])
+    rows = [[name, f"{statistics.median(w):.1f}", f"{case.seconds / statistics.median(w):.1f}x",
+             " / ".join(f"{x:.1f}" for x in w)] for name, w in walls.items()]
+    body = markdown_table(["precision", "wall s (median)", "x real time", "runs"], rows)
+    body += f"\n\n`--precision {precision}` on the {case.name} file: {f32 / low:.2f}x float32's speed.\n\n"
+    n_songs, seconds = (1, 5.0) if quick else (DATASET_TEST_TRACKS, DATASET_SECONDS)
+    qrows = []
+    for label, params in (("bundled (demo)", "demo"), ("stock-format 4-stem", str(config))):
+        q = precision_quality(params, precision, n_songs, seconds)
+        qrows.append([label, f"{q['max_diff']:.2e}", f"{q['sdr_float32']:.3f}", f"{q['sdr_low']:.3f}",
+                      f"{q['sdr_low'] - q['sdr_float32']:+.3f}"])
+        print("  " + " | ".join(qrows[-1]), flush=True)
+    body += markdown_table(["model", "max abs stem difference", "SDR float32 (dB)", f"SDR {precision} (dB)",
+                            "difference (dB)"], qrows)
+    body += f"\n\nSynthetic test set: {n_songs} songs of {seconds:g} s (`spleeter_ext.data.synth.render_track`)."
+    return body
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default="docs/benchmarks.md", help="markdown file to update (section 'separate')")
@@ -446,10 +504,24 @@ def main(argv=None) -> None:
     ap.add_argument("--section", default="separate", help="section of --out to write (default 'separate')")
     ap.add_argument("--workdir", help="keep the checkpoint and inputs here (reused when present) instead of a "
                                       "temporary folder")
+    ap.add_argument("--precision", choices=("bf16",),
+                    help="time spleeter-ext --precision bf16 against float32 instead of stock (section "
+                         "'separate-precision')")
     args = ap.parse_args(argv)
     if args.repeat < 1:
         ap.error("--repeat must be >= 1")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if args.precision:
+        with work_folder(args.workdir, "spleeter_ext_bench_") as work:
+            body = run_precision(work, args.quick, args.repeat, args.precision)
+        if args.quick:  # a check that the code runs, not a measurement
+            print(body, flush=True)
+            return
+        cmd = f"python -m tools.bench.separate --out docs/benchmarks.md --precision {args.precision}"
+        cmd += "" if args.repeat == 3 else f" --repeat {args.repeat}"
+        write_section(args.out, "separate-precision", f"Separation in {args.precision} against float32", body, cmd)
+        print(body, flush=True)
+        return
 
     from . import flops
 

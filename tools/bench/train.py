@@ -1,6 +1,9 @@
-"""Training benchmark: step time of every preset, and the input pipeline's throughput against the fastest model's.
+"""Training benchmark: step time of every preset in each precision (float32, mixed_bfloat16, with and without
+XLA) against this CPU's convolution rate, validation SDR at equal steps per precision, and the input pipeline.
 
-``python -m tools.bench.train [--out docs/benchmarks.md] [--steps N] [--only small|paper|all]``
+``python -m tools.bench.train [--out docs/benchmarks.md] [--steps N] [--only small|paper|all]
+[--variants float32,mixed_bfloat16,float32+xla,mixed_bfloat16+xla] [--quality-steps N] [--seeds N] [--quick]``
+(``--quick``: one small config, a couple of steps, a check that the code runs, not a measurement).
 """
 from __future__ import annotations
 
@@ -9,45 +12,98 @@ import os
 import tempfile
 import time
 from pathlib import Path
+from typing import Dict, List, Sequence
 
 import numpy as np
 
 from .common import markdown_table, write_section
 
+#: variant name -> (Keras precision policy, XLA)
+VARIANTS = {"float32": ("float32", False), "mixed_bfloat16": ("mixed_bfloat16", False),
+            "float32+xla": ("float32", True), "mixed_bfloat16+xla": ("mixed_bfloat16", True)}
+#: the compute dtype of each precision, for the convolution rate it is compared with
+COMPUTE_DTYPE = {"float32": "float32", "mixed_bfloat16": "bfloat16", "mixed_float16": "float16"}
 
-def time_steps(config_name: str, steps: int, warmup: int = 2):
-    """Seconds per training step (median) and the batch size of ``config_name`` on random inputs."""
+
+def time_steps(config_name: str, steps: int, warmup: int = 2, precision: str = "float32", jit_compile: bool = False,
+               batch_size=None) -> Dict[str, float]:
+    """Median seconds per training step of ``config_name`` on random inputs under ``precision`` (and XLA), with
+    the batch size, segment seconds, parameters and useful FLOPs of a step (forward + backward, from MACs)."""
     import tensorflow as tf
 
+    from spleeter_ext import curves
     from spleeter_ext.config import load_config
     from spleeter_ext.models.estimators import build_estimator
+    from spleeter_ext.models.precision import policy_scope, wrap_optimizer
     from spleeter_ext.train import make_keras_model
 
-    cfg = load_config(config_name)
-    est = build_estimator(cfg)
-    est.build()
-    model = make_keras_model(est)
-    model.compile(optimizer=tf.keras.optimizers.Adam(1e-4))
-    n = est.training_segment_samples()
-    b = cfg["batch_size"]
-    rng = np.random.default_rng(0)
-    src = rng.uniform(-0.2, 0.2, (b, n, cfg["n_channels"], len(cfg["instrument_list"]))).astype(np.float32)
-    mix = src.sum(-1)
-    step = tf.function(model.train_step)
-    data = (tf.constant(mix), tf.constant(src))
-    for _ in range(warmup):
-        step(data)
-    times = []
-    for _ in range(steps):
-        t = time.perf_counter()
-        out = step(data)
-        float(out["loss"])
-        times.append(time.perf_counter() - t)
+    with policy_scope(precision):
+        cfg = load_config(config_name)
+        b = int(batch_size or cfg["batch_size"])
+        est = build_estimator(cfg)
+        est.build()
+        model = make_keras_model(est)
+        model.compile(optimizer=wrap_optimizer(tf.keras.optimizers.Adam(1e-4), precision), jit_compile=jit_compile)
+        n = est.training_segment_samples()
+        rng = np.random.default_rng(0)
+        src = rng.uniform(-0.2, 0.2, (b, n, cfg["n_channels"], len(cfg["instrument_list"]))).astype(np.float32)
+        step = tf.function(model.train_step, jit_compile=jit_compile)
+        data = (tf.constant(src.sum(-1)), tf.constant(src))
+        for _ in range(warmup):
+            float(step(data)["loss"])
+        times = []
+        for _ in range(steps):
+            t = time.perf_counter()
+            float(step(data)["loss"])
+            times.append(time.perf_counter() - t)
+        macs = curves.training_macs_per_example(est)
     params = int(sum(np.prod(v.shape) for v in est.body.trainable_variables))
-    return float(np.median(times)), b, n / cfg["sample_rate"], params
+    return {"seconds": float(np.median(times)), "batch": b, "segment": n / cfg["sample_rate"], "params": params,
+            "flops": curves.step_flops(macs, b)}
 
 
-def pipeline_rate(segment_seconds: float, batch_size: int) -> float:
+def family(name: str) -> str:
+    """A preset's family: ``stack`` for every stacked model, else the name without its rank and size."""
+    return "stack" if name.startswith("stack_") else name.replace("_small", "").rsplit("_", 1)[0]
+
+
+def quality_configs(names: Sequence[str]) -> List[str]:
+    """One ``_small`` config per family (the first in name order)."""
+    chosen: Dict[str, str] = {}
+    for name in sorted(names):
+        if name.endswith("_small"):
+            chosen.setdefault(family(name), name)
+    return list(chosen.values())
+
+
+def quality(config_name: str, data: Path, precisions: Sequence[str], seeds: Sequence[int], steps: int,
+            batch_size=None) -> Dict[str, List[float]]:
+    """Validation SDR (dB, museval's median aggregation) after ``steps`` training steps of ``config_name`` per
+    precision and seed, trained by :func:`spleeter_ext.train.train` on ``data``."""
+    from spleeter_ext import curves
+    from spleeter_ext.train import train
+
+    out: Dict[str, List[float]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for precision in precisions:
+            for seed in seeds:
+                model_dir = Path(tmp) / f"{precision}-{seed}"
+                train(config_name, str(data), steps=steps, batch_size=batch_size, model_dir=str(model_dir),
+                      seed=seed, verbose=0, precision=precision)
+                rows = curves.read_curves(model_dir / "curves.csv")
+                out.setdefault(precision, []).append(rows[-1]["SDR"] if rows else float("nan"))
+    return out
+
+
+def conv_rates(dtypes: Sequence[str], quick: bool = False) -> Dict[str, float]:
+    """This CPU's convolution rate (GFLOP/s on Spleeter's U-Net layers, :mod:`.flops`) per compute dtype."""
+    from . import flops
+
+    kw = {"batch": 1, "runs": 1, "warmup": 1} if quick else {"batch": 3, "runs": 5}
+    return {d: flops.conv_throughput(dtype=d, **kw)["unet"] for d in dtypes}
+
+
+def pipeline_rate(segment_seconds: float, batch_size: int):
     from spleeter_ext.data.make_dataset import make_dataset
     from spleeter_ext.data.pipeline import pipeline_throughput
     from spleeter_ext.data.tracks import discover
@@ -63,37 +119,95 @@ def pipeline_rate(segment_seconds: float, batch_size: int) -> float:
     return full, offset
 
 
+def _spread(values: Sequence[float]) -> str:
+    v = np.asarray(values, dtype=float)
+    return f"{v.mean():.2f} ± {v.std():.2f}" if len(v) > 1 else f"{v.mean():.2f}"
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--out", default="docs/benchmarks.md")
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--only", choices=("small", "paper", "all"), default="all")
+    ap.add_argument("--variants", default=",".join(VARIANTS),
+                    help=f"comma-separated, of {', '.join(VARIANTS)}; the first is the reference of the speed-ups")
+    ap.add_argument("--quality-steps", type=int, default=400, help="training steps before the validation SDR")
+    ap.add_argument("--seeds", type=int, default=3, help="seeds per precision of the SDR comparison (0: skip it)")
+    ap.add_argument("--quick", action="store_true",
+                    help="check that the code runs: one small config, 2 steps, batch 1, no pipeline measurement")
     args = ap.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from spleeter_ext.config import list_presets
 
+    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    unknown = [v for v in variants if v not in VARIANTS]
+    if unknown or not variants:
+        ap.error(f"--variants: unknown {unknown}; choose from {', '.join(VARIANTS)}")
     names = [n for n in list_presets() if n != "demo"]
     if args.only == "small":
         names = [n for n in names if n.endswith("_small")]
     elif args.only == "paper":
         names = [n for n in names if not n.endswith("_small")]
-    rows, fastest = [], None
+    batch = None
+    if args.quick:
+        names, args.steps, batch = ["spleeter_2d_small"], 2, 1
+        args.quality_steps, args.seeds = 2, min(args.seeds, 1)
+    precisions = list(dict.fromkeys(VARIANTS[v][0] for v in variants))
+    rates = conv_rates([COMPUTE_DTYPE[p] for p in precisions], quick=args.quick)
+    rows, fastest, speedups = [], None, {v: [] for v in variants[1:]}
     for name in names:
         steps = args.steps if name.endswith("_small") else max(2, args.steps // 2)
-        sec, b, seg, params = time_steps(name, steps)
-        rate = b / sec
-        rows.append([name, f"{params / 1e6:.2f} M", b, f"{seg:.2f} s", f"{sec:.3f}", f"{rate:.2f}"])
-        print(f"{name}: {sec:.3f} s/step, {rate:.2f} examples/s", flush=True)
-        if fastest is None or rate > fastest[1]:
-            fastest = (name, rate, seg, b)
-    body = markdown_table(["config", "params", "batch", "segment", "s / step", "examples / s"], rows)
-    full, offset = pipeline_rate(fastest[2], fastest[3])
-    body += (f"\n\nInput pipeline on the numpy synthetic set (6 x 30 s tracks), {fastest[2]:.2f} s segments, full "
-             f"augmentation: {full:.1f} examples/s with the decoded-track cache, {offset:.1f} examples/s reading by "
-             f"offset, against {fastest[1]:.2f} examples/s consumed by the fastest model ({fastest[0]}): "
-             f"{full / fastest[1]:.1f}x / {offset / fastest[1]:.1f}x.")
+        ref = None
+        for variant in variants:
+            precision, xla = VARIANTS[variant]
+            r = time_steps(name, steps, warmup=1 if args.quick else 2, precision=precision, jit_compile=xla,
+                           batch_size=batch)
+            rate = r["batch"] / r["seconds"]
+            gflops = r["flops"] / r["seconds"] / 1e9
+            conv = rates[COMPUTE_DTYPE[precision]]
+            ref = ref or r["seconds"]
+            if variant != variants[0] and name.endswith("_small"):
+                speedups[variant].append(ref / r["seconds"])
+            rows.append([name, variant, f"{r['params'] / 1e6:.2f} M", r["batch"], f"{r['segment']:.2f} s",
+                         f"{r['seconds']:.3f}", f"{rate:.2f}", f"{ref / r['seconds']:.2f}x", f"{gflops:.1f}",
+                         f"{100 * gflops / conv:.0f} %"])
+            print(" | ".join(map(str, rows[-1])), flush=True)
+            if variant == variants[0] and (fastest is None or rate > fastest[1]):
+                fastest = (name, rate, r["segment"], r["batch"])
+    body = markdown_table(["config", "precision", "params", "batch", "segment", "s / step", "examples / s",
+                           f"vs {variants[0]}", "useful GFLOP/s", "of conv rate"], rows)
+    body += ("\n\nUseful GFLOP/s: 6 x the networks' forward MACs per example x batch / step time (forward + "
+             "backward, `spleeter_ext.curves.step_flops`). Convolution rate of this CPU on Spleeter's U-Net layers "
+             "(`tools/bench/flops.py`): " + ", ".join(f"{d} {g:.1f} GFLOP/s" for d, g in rates.items()) + ".")
+    for variant, values in speedups.items():
+        if values:
+            body += (f"\nGeometric mean speed-up of {variant} over {variants[0]} on the {len(values)} `_small` "
+                     f"configs: {float(np.exp(np.mean(np.log(values)))):.2f}x.")
+    if args.seeds > 0:
+        from spleeter_ext.data.make_dataset import make_dataset
+
+        seeds = list(range(args.seeds))
+        qrows = []
+        with tempfile.TemporaryDirectory() as tmp:
+            data = make_dataset(Path(tmp) / "synth", 4 if args.quick else 8, 0, 6.0 if args.quick else 20.0, seed=0)
+            for name in (names if args.quick else quality_configs(names)):
+                sdr = quality(name, data, precisions, seeds, args.quality_steps, batch_size=batch)
+                qrows.append([name, args.quality_steps] + [_spread(sdr[p]) for p in precisions])
+                print(" | ".join(map(str, qrows[-1])), flush=True)
+        body += (f"\n\nValidation SDR (dB, mean ± std over seeds {seeds}) after the same number of steps in each "
+                 "precision, numpy synthetic set:\n\n")
+        body += markdown_table(["config", "steps"] + precisions, qrows)
+    if not args.quick:
+        full, offset = pipeline_rate(fastest[2], fastest[3])
+        body += (f"\n\nInput pipeline on the numpy synthetic set (6 x 30 s tracks), {fastest[2]:.2f} s segments, "
+                 f"full augmentation: {full:.1f} examples/s with the decoded-track cache, {offset:.1f} examples/s "
+                 f"reading by offset, against {fastest[1]:.2f} examples/s consumed by the fastest model "
+                 f"({fastest[0]}, {variants[0]}): {full / fastest[1]:.1f}x / {offset / fastest[1]:.1f}x.")
     cmd = "python -m tools.bench.train" + (f" --only {args.only}" if args.only != "all" else "")
-    write_section(args.out, "train", "Training step time (random inputs, Adam)", body, cmd)
+    if args.quick:
+        print(body)
+        return
+    write_section(args.out, "train", "Training step time per precision (random inputs, Adam)", body, cmd)
     print(body)
 
 
