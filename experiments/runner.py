@@ -32,7 +32,7 @@ def checkpoint_step(run_dir: Path) -> int:
     return -1
 
 
-def metric_row(table, flags: Sequence[str], n_tracks: int) -> Dict[str, object]:
+def metric_row(table, flags: Sequence[str]) -> Dict[str, object]:
     """Ledger columns of one evaluation: ``<metric>_<target>`` (SiSEC18 medians, uSDR means) and the
     stems flagged as collapsed."""
     from spleeter_ext.evaluation.report import collapsed_stems
@@ -43,6 +43,7 @@ def metric_row(table, flags: Sequence[str], n_tracks: int) -> Dict[str, object]:
         for metric in METRICS:
             column = "uSDR_mean" if metric == "uSDR" else f"{metric}_median"
             row[f"{metric}_{target}"] = float(line.get(column, np.nan))
+    n_tracks = int(table.loc["overall", "n_tracks"])
     row["collapsed"] = " ".join(collapsed_stems(list(flags), list(INSTRUMENTS), n_tracks))
     return row
 
@@ -143,13 +144,11 @@ class Runner:
         result = evaluate(str(run_dir), str(data.root), subset="test", output_dir=folder,
                           jobs=self.ctx.budget.eval_jobs, metrics=self.ctx.budget.metrics, oracles=(), method=method)
         seconds = time.perf_counter() - start
-        n_tracks = int(result.tables[method].loc["overall"].get("n_tracks", 0) or 0) or len(
-            {f.split(":")[0] for f in result.flags.get(method, [])})
         row = {**self.key(spec, seed, testset), "model": spec.key, "commit": self.commit,
                "train_wall_seconds": float(train_info.get("train_wall_seconds", np.nan)),
                "train_cpu_seconds": float(train_info.get("train_cpu_seconds", np.nan)),
                "eval_wall_seconds": round(seconds, 1), "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-               **metric_row(result.tables[method], result.flags.get(method, []), n_tracks)}
+               **metric_row(result.tables[method], result.flags.get(method, []))}
         self.ledger.add_run(row)
         logger.info("%s seed %d: %s SDR %.2f dB (evaluated in %.1f min)%s", spec.title, seed, testset,
                     row["SDR_overall"], seconds / 60, f"; collapsed: {row['collapsed']}" if row["collapsed"] else "")
@@ -170,10 +169,9 @@ class Runner:
         seconds = time.perf_counter() - start
         rows = []
         for method in ORACLES:
-            n_tracks = int(result.tables[method].loc["overall"].get("n_tracks", 0) or 0)
             rows.append({"method": method, "data": data.fingerprint, "testset": testset, "commit": self.commit,
                          "eval_wall_seconds": round(seconds, 1),
-                         **metric_row(result.tables[method], result.flags.get(method, []), n_tracks)})
+                         **metric_row(result.tables[method], result.flags.get(method, []))})
         self.ledger.add_oracles(rows)
         return rows
 
