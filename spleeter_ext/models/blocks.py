@@ -47,8 +47,13 @@ def norm_layer(kind: str | None, axis: int = -1) -> tf.keras.layers.Layer | None
 
 
 def bilstm(units: int, name: str, **lstm_kwargs) -> tf.keras.layers.Layer:
-    """A bidirectional LSTM over axis 1 returning every step: ``(batch, time, d)`` -> ``(batch, time, 2 units)``."""
-    return _L.Bidirectional(_L.LSTM(units, return_sequences=True, **lstm_kwargs), name=name)
+    """A bidirectional LSTM over axis 1 returning every step: ``(batch, time, d)`` -> ``(batch, time, 2 units)``.
+
+    Under a bfloat16 policy the LSTM computes in float32 (Keras casts its input and the next layer casts back):
+    TensorFlow's graph-mode LSTM (the cuDNN-selectable kernel) accepts float16/32/64 only."""
+    dtype = "float32" if tf.keras.mixed_precision.global_policy().compute_dtype == "bfloat16" else None
+    return _L.Bidirectional(_L.LSTM(units, return_sequences=True, dtype=dtype, **lstm_kwargs), name=name,
+                            dtype=dtype)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ MODELS = dict(FAMILIES, blstm={"lstm_units": 4, "lstm_layers": 1})
 
 @pytest.mark.parametrize("model", list(MODELS))
 def test_body_computes_in_bfloat16_with_float32_variables(model, tmp_path):
+    """Every family trains under mixed_bfloat16 in a traced step (LSTMs compute in float32 there)."""
     cfg = load_config(tiny_training_config(tmp_path / "c.json", model, MODELS[model]))
     with policy_scope("mixed_bfloat16"):
         est = build_estimator(cfg)
@@ -28,9 +29,14 @@ def test_body_computes_in_bfloat16_with_float32_variables(model, tmp_path):
     n = est.training_segment_samples()
     rng = np.random.default_rng(0)
     src = tf.constant(rng.uniform(-0.2, 0.2, (1, n, 2, 4)).astype(np.float32))
-    with tf.GradientTape() as tape:
-        loss, per = est.compute_losses(tf.reduce_sum(src, -1), src)
-    grads = tape.gradient(loss, est.trainable_variables)
+
+    @tf.function  # graph mode, as in training: some kernels (the LSTM's) constrain dtypes only there
+    def step(src):
+        with tf.GradientTape() as tape:
+            loss, per = est.compute_losses(tf.reduce_sum(src, -1), src)
+        return loss, per, tape.gradient(loss, est.trainable_variables)
+
+    loss, per, grads = step(src)
     assert loss.dtype == tf.float32 and all(v.dtype == tf.float32 for v in per.values())
     assert np.isfinite(float(loss)) and float(loss) > 0
     assert all(g is None or g.dtype == tf.float32 for g in grads)
