@@ -40,10 +40,29 @@ def norm_layer(kind: str | None, axis: int = -1) -> tf.keras.layers.Layer | None
     if kind in (None, "none", False):
         return None
     if kind == "batch":
-        return _L.BatchNormalization(axis=axis)
+        return BatchNormalization(axis=axis) if _float32_under_bfloat16() else _L.BatchNormalization(axis=axis)
     if kind == "layer":
         return _L.LayerNormalization(axis=axis)
     raise ConfigError(f"unknown normalisation '{kind}'; use 'batch', 'layer' or none")
+
+
+class BatchNormalization(_L.BatchNormalization):
+    """Keras' batch normalisation computing in float32 under a bfloat16 policy, where oneDNN's bfloat16 kernels
+    are several times slower than float32's on CPU (docs/benchmarks.md, training profile): the input is cast up
+    and the output back to the policy's compute dtype. Same class name, so the same layer and variable names."""
+
+    def __init__(self, **kwargs):
+        self._outer_dtype = tf.keras.mixed_precision.global_policy().compute_dtype
+        super().__init__(dtype="float32", **kwargs)
+
+    def call(self, inputs, training=None):
+        return tf.cast(super().call(inputs, training=training), self._outer_dtype)
+
+
+def _float32_under_bfloat16() -> str | None:
+    """``"float32"`` when the global policy computes in bfloat16, else None: the dtype of layers whose bfloat16
+    kernels are missing (graph-mode LSTM) or slower on CPU (batch normalisation)."""
+    return "float32" if tf.keras.mixed_precision.global_policy().compute_dtype == "bfloat16" else None
 
 
 def bilstm(units: int, name: str, **lstm_kwargs) -> tf.keras.layers.Layer:
@@ -51,7 +70,7 @@ def bilstm(units: int, name: str, **lstm_kwargs) -> tf.keras.layers.Layer:
 
     Under a bfloat16 policy the LSTM computes in float32 (Keras casts its input and the next layer casts back):
     TensorFlow's graph-mode LSTM (the cuDNN-selectable kernel) accepts float16/32/64 only."""
-    dtype = "float32" if tf.keras.mixed_precision.global_policy().compute_dtype == "bfloat16" else None
+    dtype = _float32_under_bfloat16()
     return _L.Bidirectional(_L.LSTM(units, return_sequences=True, dtype=dtype, **lstm_kwargs), name=name,
                             dtype=dtype)
 
