@@ -38,7 +38,7 @@ $(STAMP): setup.py | deb
 	  || { echo "error: $(PYTHON) is not Python 3.11 (spleeter 2.4.2 / TensorFlow 2.12 need it)" >&2; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test,catalog]'
+	$(PY) -m pip install -q -e '.[test,catalog,bench]'
 	@touch $(STAMP)
 
 lint: install

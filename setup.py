@@ -7,6 +7,8 @@ ROOT = Path(__file__).parent
 version = {}
 exec((ROOT / "spleeter_ext" / "_version.py").read_text(), version)
 
+BENCH = ["tensorboard-plugin-profile>=2.13,<2.14"]
+
 setup(
     name="spleeter-ext",
     version=version["__version__"],
@@ -41,8 +43,11 @@ setup(
         "norbert>=0.2.1",
     ],
     extras_require={
+        # tools/bench: TensorFlow's profiler tables are protobufs whose Python module ships with TensorBoard's
+        # profile plugin (`python -m tools.bench.profile`); the 2.13 plugin reads TensorFlow 2.12's traces.
+        "bench": BENCH,
         # ruff: `make lint` (its rules are in pyproject.toml); pinned so that a new release cannot fail CI by itself.
-        "test": ["pytest>=7", "ruff==0.17.6"],
+        "test": ["pytest>=7", "ruff==0.17.6", *BENCH],
         # `spleeter-ext catalog`. Beam 2.78 needs a newer typing-extensions than TensorFlow 2.12 allows;
         # with TensorFlow 2.12.1 this resolves to 2.77, and the [gcp] extra (Dataflow) to 2.72.
         "catalog": ["apache-beam>=2.72,<2.78"],

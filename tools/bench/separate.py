@@ -6,10 +6,10 @@
 command (e.g. ``--chunking crossfade`` to time the former crossfaded segments, ``--shifts 2``), written to its own
 ``--section``.
 
-``--precision bf16`` instead times ``spleeter-ext separate --precision bf16`` against float32 on the 10-minute
-file (alternated, ``--repeat`` runs each; the 30 s file with ``--quick``) and reports, on the bundled model and
-the stock-format 4-stem checkpoint, the max absolute stem difference and the SDR difference on the synthetic
-test set (section ``separate-precision``).
+``--variants bf16,float32+xla,bf16+xla`` instead times those ``spleeter-ext separate`` variants against float32
+on the 10-minute file (alternated, ``--repeat`` runs each; the 30 s file with ``--quick``) and reports, on the
+bundled model and the stock-format 4-stem checkpoint, the max absolute stem difference and the SDR difference on
+the synthetic test set (section ``separate-precision``).
 """
 from __future__ import annotations
 
@@ -327,8 +327,8 @@ def build_report(cases: List[Case], results: Dict[Tuple[str, str], Result], conv
                  "and save-pool children are not added). "
                  "Every run's stems were checked (present, full length, finite, not silent). `~` marks figures "
                  "extrapolated linearly from stock's measured runs, not measured.")
-    lines.append(f"The machine was shared with other jobs: 1-min load average {min(loads):.1f}-{max(loads):.1f} "
-                 f"during the runs, so times are noisy.")
+    lines.append(f"1-min load average {min(loads):.1f}-{max(loads):.1f} between the runs; it counts the benchmark's "
+                 f"own commands (up to {os.cpu_count()} on this machine), so only more than that means other jobs.")
     lines.append("")
     conv = max(convs, key=lambda c: float(c["unet"]))
     conv_rate, unet_rate = float(conv["conv"]) * 1e9, float(conv["unet"]) * 1e9
@@ -441,14 +441,21 @@ def run(work: Path, quick: bool, repeat: int, ours_args: Sequence[str] = ()
     return cases, results, loads
 
 
-# ------------------------------------------------------------------ precision
-def precision_quality(params: str, precision: str, n_songs: int, seconds: float) -> Dict[str, float]:
-    """Max absolute stem difference of ``precision`` against float32 and both SDRs (museval's aggregation,
+# ------------------------------------------------------------------ precision and XLA
+#: separation variants against float32: name -> (separate's options, Separator keyword arguments)
+VARIANTS = {"float32": ([], {}),
+            "bf16": (["--precision", "bf16"], {"precision": "bf16"}),
+            "float32+xla": (["--jit-compile"], {"jit_compile": True}),
+            "bf16+xla": (["--precision", "bf16", "--jit-compile"], {"precision": "bf16", "jit_compile": True})}
+
+
+def variant_quality(params: str, variant: str, n_songs: int, seconds: float) -> Dict[str, float]:
+    """Max absolute stem difference of ``variant`` against float32 and both SDRs (museval's aggregation,
     :func:`spleeter_ext.curves.score`) on ``n_songs`` synthetic songs (the test set's generator and seeds)."""
     from spleeter_ext import Separator, curves
     from spleeter_ext.data.synth import render_track
 
-    ref_sep, low_sep = Separator(params), Separator(params, precision=precision)
+    ref_sep, low_sep = Separator(params), Separator(params, **VARIANTS[variant][1])
     names = ref_sep.instruments
     refs, ests_ref, ests_low, max_diff = [], [], [], 0.0
     for k in range(n_songs):
@@ -464,32 +471,35 @@ def precision_quality(params: str, precision: str, n_songs: int, seconds: float)
     return {"max_diff": max_diff, "sdr_float32": sdr_ref, "sdr_low": sdr_low}
 
 
-def run_precision(work: Path, quick: bool, repeat: int, precision: str) -> str:
-    """Wall time of ``--precision`` against float32 (alternated runs, median) and the stems' agreement."""
+def run_variants(work: Path, quick: bool, repeat: int, variants: Sequence[str]) -> str:
+    """Wall time of each of ``variants`` against float32 on the 10-minute file (alternated runs, median) and
+    their stems' agreement with float32's."""
     from spleeter_ext.config import DATASET_SECONDS, DATASET_TEST_TRACKS
 
     config = build_checkpoint(work / "model")
     cases = make_inputs(work / "inputs", quick)
     case = cases[0] if quick else next(c for c in cases if c.name == "10 min")
-    walls: Dict[str, List[float]] = {"float32": [], precision: []}
+    walls: Dict[str, List[float]] = {name: [] for name in ["float32", *variants]}
     for _ in range(repeat):
         for name in walls:
-            wall, _, _ = run_once("spleeter-ext", case, config, work, ["--precision", name])
+            wall, _, _ = run_once("spleeter-ext", case, config, work, VARIANTS[name][0])
             walls[name].append(wall)
-    f32, low = statistics.median(walls["float32"]), statistics.median(walls[precision])
+            print(f"  {name:12s} {wall:.1f} s", flush=True)
+    f32 = statistics.median(walls["float32"])
     rows = [[name, f"{statistics.median(w):.1f}", f"{case.seconds / statistics.median(w):.1f}x",
-             " / ".join(f"{x:.1f}" for x in w)] for name, w in walls.items()]
-    body = markdown_table(["precision", "wall s (median)", "x real time", "runs"], rows)
-    body += f"\n\n`--precision {precision}` on the {case.name} file: {f32 / low:.2f}x float32's speed.\n\n"
+             f"{f32 / statistics.median(w):.2f}x", " / ".join(f"{x:.1f}" for x in w)] for name, w in walls.items()]
+    body = markdown_table(["variant", "wall s (median)", "x real time", "speed vs float32", "runs"], rows)
+    body += f"\n\nOn the {case.name} file, runs alternated between the variants.\n\n"
     n_songs, seconds = (1, 5.0) if quick else (DATASET_TEST_TRACKS, DATASET_SECONDS)
     qrows = []
-    for label, params in (("bundled (demo)", "demo"), ("stock-format 4-stem", str(config))):
-        q = precision_quality(params, precision, n_songs, seconds)
-        qrows.append([label, f"{q['max_diff']:.2e}", f"{q['sdr_float32']:.3f}", f"{q['sdr_low']:.3f}",
-                      f"{q['sdr_low'] - q['sdr_float32']:+.3f}"])
-        print("  " + " | ".join(qrows[-1]), flush=True)
-    body += markdown_table(["model", "max abs stem difference", "SDR float32 (dB)", f"SDR {precision} (dB)",
-                            "difference (dB)"], qrows)
+    for variant in variants:
+        for label, params in (("bundled (demo)", "demo"), ("stock-format 4-stem", str(config))):
+            q = variant_quality(params, variant, n_songs, seconds)
+            qrows.append([variant, label, f"{q['max_diff']:.2e}", f"{q['sdr_float32']:.3f}", f"{q['sdr_low']:.3f}",
+                          f"{q['sdr_low'] - q['sdr_float32']:+.3f}"])
+            print("  " + " | ".join(qrows[-1]), flush=True)
+    body += markdown_table(["variant", "model", "max abs stem difference vs float32", "SDR float32 (dB)",
+                            "SDR variant (dB)", "difference (dB)"], qrows)
     body += f"\n\nSynthetic test set: {n_songs} songs of {seconds:g} s (`spleeter_ext.data.synth.render_track`)."
     return body
 
@@ -504,22 +514,26 @@ def main(argv=None) -> None:
     ap.add_argument("--section", default="separate", help="section of --out to write (default 'separate')")
     ap.add_argument("--workdir", help="keep the checkpoint and inputs here (reused when present) instead of a "
                                       "temporary folder")
-    ap.add_argument("--precision", choices=("bf16",),
-                    help="time spleeter-ext --precision bf16 against float32 instead of stock (section "
-                         "'separate-precision')")
+    ap.add_argument("--variants", help="comma-separated, of " + ", ".join(v for v in VARIANTS if v != "float32")
+                    + ": time these spleeter-ext variants against float32 instead of stock (section "
+                      "'separate-precision')")
     args = ap.parse_args(argv)
     if args.repeat < 1:
         ap.error("--repeat must be >= 1")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    if args.precision:
+    if args.variants:
+        variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+        if not variants or any(v not in VARIANTS or v == "float32" for v in variants):
+            ap.error(f"--variants: got {args.variants!r}; choose from "
+                     + ", ".join(v for v in VARIANTS if v != "float32"))
         with work_folder(args.workdir, "spleeter_ext_bench_") as work:
-            body = run_precision(work, args.quick, args.repeat, args.precision)
+            body = run_variants(work, args.quick, args.repeat, variants)
         if args.quick:  # a check that the code runs, not a measurement
             print(body, flush=True)
             return
-        cmd = f"python -m tools.bench.separate --out docs/benchmarks.md --precision {args.precision}"
+        cmd = f"python -m tools.bench.separate --out docs/benchmarks.md --variants {','.join(variants)}"
         cmd += "" if args.repeat == 3 else f" --repeat {args.repeat}"
-        write_section(args.out, "separate-precision", f"Separation in {args.precision} against float32", body, cmd)
+        write_section(args.out, "separate-precision", "Separation: bf16 and XLA against float32", body, cmd)
         print(body, flush=True)
         return
 

@@ -40,10 +40,10 @@ def run(params: str, data: str, shift_counts: Sequence[int], max_tracks: Optiona
         seed: int = 0) -> List[ShiftRun]:
     """Separate the test split of ``data`` with ``params`` once per entry of ``shift_counts``; one
     :class:`ShiftRun` each (SDR per instrument, wall and CPU seconds of the separations)."""
-    from ..data.tracks import discover
-    from ..evaluation.evaluate import load_track
-    from ..evaluation.sdr import framewise_sdr
-    from ..separate.separator import Separator
+    from spleeter_ext.data.tracks import discover
+    from spleeter_ext.evaluation.scoring import load_track
+    from spleeter_ext.evaluation.sdr import framewise_sdr
+    from spleeter_ext.separate.separator import Separator
 
     runs = []
     tracks = None
