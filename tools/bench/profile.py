@@ -114,8 +114,9 @@ def profile_separate(params: str, seconds: float, variants: Sequence[str]) -> st
         print(f"{variant}: {profiles[variant][1]:.2f} s for {seconds:g} s", flush=True)
     body = report(profiles, 1.0, f"{seconds:g} s of audio")
     body += (f"\n\n`Separator({params!r}).separate` on {seconds:g} s of a synthetic song in memory (no decoding or "
-             "encoding), after a warm-up call; TensorFlow ops only (the NumPy STFT and overlap-add run outside "
-             "them and show as the gap between the ops' time and the wall time).")
+             "encoding), after a warm-up call. `PyFuncStateless` is the SciPy STFT and masked inverse STFT "
+             "(`spleeter_ext.dsp.stft_fast`, `masked_istft_fast`) called from the graph; the overlap-add outside "
+             "the graph shows as the gap between the ops' time and the wall time.")
     return body
 
 

@@ -180,14 +180,14 @@ def speed(names: Sequence[str], variants: Sequence[str], steps: int, quick: bool
 
 def quality_table(names: Sequence[str], precisions: Sequence[str], n_seeds: int, steps: int, quick: bool,
                   batch=None) -> str:
-    """Validation SDR after ``steps`` steps in each precision, seeds 0..n_seeds-1, one config per family."""
+    """Validation SDR after ``steps`` steps in each precision, seeds 0..n_seeds-1, for each config of ``names``."""
     from spleeter_ext.data.make_dataset import make_dataset
 
     seeds = list(range(n_seeds))
     qrows = []
     with tempfile.TemporaryDirectory() as tmp:
         data = make_dataset(Path(tmp) / "synth", 4 if quick else 8, 0, 6.0 if quick else 20.0, seed=0)
-        for name in (names if quick else quality_configs(names)):
+        for name in names:
             sdr = quality(name, data, precisions, seeds, steps, batch_size=batch)
             qrows.append([name, steps] + [_spread(sdr[p]) for p in precisions])
             print(" | ".join(map(str, qrows[-1])), flush=True)
@@ -205,10 +205,15 @@ def main(argv=None) -> None:
                          "equal steps per precision (section 'train-quality'), or both")
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--only", choices=("small", "paper", "all"), default="all")
+    ap.add_argument("--configs", help="comma-separated configs to time instead of --only's set")
+    ap.add_argument("--section", help="section of --out for the step times (default: 'train', or 'train-small' / "
+                                      "'train-paper' with --only)")
     ap.add_argument("--variants", default=",".join(VARIANTS),
                     help=f"comma-separated, of {', '.join(VARIANTS)}; the first is the reference of the speed-ups")
     ap.add_argument("--quality-steps", type=int, default=400, help="training steps before the validation SDR")
     ap.add_argument("--seeds", type=int, default=3, help="seeds per precision of the SDR comparison")
+    ap.add_argument("--quality-configs", help="comma-separated configs of the SDR comparison (default: the first "
+                                              "`_small` config of each family in name order)")
     ap.add_argument("--quick", action="store_true",
                     help="check that the code runs: one small config, 2 steps, batch 1, no pipeline measurement")
     args = ap.parse_args(argv)
@@ -226,6 +231,11 @@ def main(argv=None) -> None:
         names = [n for n in names if n.endswith("_small")]
     elif args.only == "paper":
         names = [n for n in names if not n.endswith("_small")]
+    if args.configs:
+        names = [n.strip() for n in args.configs.split(",") if n.strip()]
+        unknown = [n for n in names if n not in list_presets()]
+        if unknown or not names:
+            ap.error(f"--configs: unknown {unknown}; see model_configs/")
     batch = None
     if args.quick:
         names, args.steps, batch = ["spleeter_2d_small"], 2, 1
@@ -236,16 +246,26 @@ def main(argv=None) -> None:
         body = speed(names, variants, args.steps, args.quick, batch)
         print(body)
         if not args.quick:
-            key = "train" if args.only == "all" else f"train-{args.only}"
+            key = args.section or ("train" if args.only == "all" else f"train-{args.only}")
             cmd = "python -m tools.bench.train --part speed" + (f" --only {args.only}" if args.only != "all" else "")
-            write_section(args.out, key, "Training step time per precision (random inputs, Adam)"
-                          + ("" if args.only == "all" else f": {args.only} configs"), body, cmd + options)
+            cmd += f" --configs {','.join(names)}" if args.configs else ""
+            cmd += f" --section {args.section}" if args.section else ""
+            title = "Training step time per precision (random inputs, Adam)" + (
+                f": {args.only} configs" if args.only != "all" and not args.configs else "")
+            write_section(args.out, key, title, body, cmd + options)
     if args.part in ("quality", "all"):
-        body = quality_table(names, precisions, args.seeds, args.quality_steps, args.quick, batch)
+        chosen = names if args.quick else quality_configs(names)
+        if args.quality_configs:
+            chosen = [n.strip() for n in args.quality_configs.split(",") if n.strip()]
+            unknown = [n for n in chosen if n not in list_presets()]
+            if unknown or not chosen:
+                ap.error(f"--quality-configs: unknown {unknown}; see `spleeter-ext models` or model_configs/")
+        body = quality_table(chosen, precisions, args.seeds, args.quality_steps, args.quick, batch)
         print(body)
         if not args.quick:
             cmd = (f"python -m tools.bench.train --part quality --seeds {args.seeds} "
-                   f"--quality-steps {args.quality_steps}")
+                   f"--quality-steps {args.quality_steps}"
+                   + (f" --quality-configs {','.join(chosen)}" if args.quality_configs else ""))
             write_section(args.out, "train-quality", "Training quality per precision: validation SDR at equal steps",
                           body, cmd + options)
 
