@@ -27,7 +27,7 @@ def activation_layer(name: str, alpha: float = 0.2) -> tf.keras.layers.Layer:
     if key == "relu":
         return _L.ReLU()
     if key == "elu":
-        return _L.ELU()
+        return ELU() if _float32_under_bfloat16() else _L.ELU()
     if key in ("leakyrelu", "leaky_relu"):
         return _L.LeakyReLU(alpha)
     if key in ("tanh", "sigmoid", "linear", "gelu", "softplus"):
@@ -46,17 +46,32 @@ def norm_layer(kind: str | None, axis: int = -1) -> tf.keras.layers.Layer | None
     raise ConfigError(f"unknown normalisation '{kind}'; use 'batch', 'layer' or none")
 
 
-class BatchNormalization(_L.BatchNormalization):
-    """Keras' batch normalisation computing in float32 under a bfloat16 policy, where oneDNN's bfloat16 kernels
-    are several times slower than float32's on CPU (docs/benchmarks.md, training profile): the input is cast up
-    and the output back to the policy's compute dtype. Same class name, so the same layer and variable names."""
+class _InFloat32:
+    """Mixin for Keras layers that compute in float32 under a bfloat16 policy, where oneDNN/Eigen's bfloat16
+    kernels of the layer are several times slower than float32's on CPU (docs/benchmarks.md, the profiles):
+    the input is cast up and the output back to the policy's compute dtype. Subclasses keep the Keras class
+    name, so layer and variable names (checkpoints) are the same as under float32."""
 
-    def __init__(self, **kwargs):
+    def __init__(self, *args, **kwargs):
         self._outer_dtype = tf.keras.mixed_precision.global_policy().compute_dtype
-        super().__init__(dtype="float32", **kwargs)
+        super().__init__(*args, dtype="float32", **kwargs)
+
+    def _back(self, outputs: tf.Tensor) -> tf.Tensor:
+        return tf.cast(outputs, self._outer_dtype)
+
+
+class BatchNormalization(_InFloat32, _L.BatchNormalization):
+    """Batch normalisation, in float32 under a bfloat16 policy."""
 
     def call(self, inputs, training=None):
-        return tf.cast(super().call(inputs, training=training), self._outer_dtype)
+        return self._back(super().call(inputs, training=training))
+
+
+class ELU(_InFloat32, _L.ELU):
+    """ELU, in float32 under a bfloat16 policy."""
+
+    def call(self, inputs):  # Keras passes `training` to layers whose call takes it (or **kwargs)
+        return self._back(super().call(inputs))
 
 
 def _float32_under_bfloat16() -> str | None:
