@@ -449,26 +449,34 @@ VARIANTS = {"float32": ([], {}),
             "bf16+xla": (["--precision", "bf16", "--jit-compile"], {"precision": "bf16", "jit_compile": True})}
 
 
-def variant_quality(params: str, variant: str, n_songs: int, seconds: float) -> Dict[str, float]:
-    """Max absolute stem difference of ``variant`` against float32 and both SDRs (museval's aggregation,
-    :func:`spleeter_ext.curves.score`) on ``n_songs`` synthetic songs (the test set's generator and seeds)."""
+def variant_quality(params: str, variants: Sequence[str], n_songs: int, seconds: float) -> Dict[str, Dict[str, float]]:
+    """Per variant: max absolute stem difference against float32 and both SDRs (museval's aggregation,
+    :func:`spleeter_ext.curves.score`) on ``n_songs`` synthetic songs (the test set's generator and seeds); the
+    float32 reference is separated once for all variants."""
     from spleeter_ext import Separator, curves
     from spleeter_ext.data.synth import render_track
 
-    ref_sep, low_sep = Separator(params), Separator(params, **VARIANTS[variant][1])
+    ref_sep = Separator(params)
     names = ref_sep.instruments
-    refs, ests_ref, ests_low, max_diff = [], [], [], 0.0
+    mixes, refs, ests_ref = [], [], []
     for k in range(n_songs):
         stems = render_track(seconds, sample_rate=SAMPLE_RATE, seed=10_000 + k)
-        mix = sum(stems[n] for n in names).astype(np.float32)
-        a, b = ref_sep.separate(mix), low_sep.separate(mix)
+        mixes.append(sum(stems[n] for n in names).astype(np.float32))
         refs.append(np.stack([stems[n] for n in names]))
+        a = ref_sep.separate(mixes[-1])
         ests_ref.append(np.stack([a[n] for n in names]))
-        ests_low.append(np.stack([b[n] for n in names]))
-        max_diff = max(max_diff, float(max(np.abs(a[n] - b[n]).max() for n in names)))
     sdr_ref = curves.score(refs, ests_ref, names, SAMPLE_RATE)["SDR"]
-    sdr_low = curves.score(refs, ests_low, names, SAMPLE_RATE)["SDR"]
-    return {"max_diff": max_diff, "sdr_float32": sdr_ref, "sdr_low": sdr_low}
+    out = {}
+    for variant in variants:
+        low_sep = Separator(params, **VARIANTS[variant][1])
+        ests_low = []
+        for mix in mixes:
+            b = low_sep.separate(mix)
+            ests_low.append(np.stack([b[n] for n in names]))
+        max_diff = max(float(np.abs(a - b).max()) for a, b in zip(ests_ref, ests_low))
+        out[variant] = {"max_diff": max_diff, "sdr_float32": sdr_ref,
+                        "sdr_low": curves.score(refs, ests_low, names, SAMPLE_RATE)["SDR"]}
+    return out
 
 
 def run_variants(work: Path, quick: bool, repeat: int, variants: Sequence[str]) -> str:
@@ -491,10 +499,12 @@ def run_variants(work: Path, quick: bool, repeat: int, variants: Sequence[str]) 
     body = markdown_table(["variant", "wall s (median)", "x real time", "speed vs float32", "runs"], rows)
     body += f"\n\nOn the {case.name} file, runs alternated between the variants.\n\n"
     n_songs, seconds = (1, 5.0) if quick else (DATASET_TEST_TRACKS, DATASET_SECONDS)
+    models = (("bundled (demo)", "demo"), ("stock-format 4-stem", str(config)))
+    quality = {label: variant_quality(params, variants, n_songs, seconds) for label, params in models}
     qrows = []
     for variant in variants:
-        for label, params in (("bundled (demo)", "demo"), ("stock-format 4-stem", str(config))):
-            q = variant_quality(params, variant, n_songs, seconds)
+        for label, _ in models:
+            q = quality[label][variant]
             qrows.append([variant, label, f"{q['max_diff']:.2e}", f"{q['sdr_float32']:.3f}", f"{q['sdr_low']:.3f}",
                           f"{q['sdr_low'] - q['sdr_float32']:+.3f}"])
             print("  " + " | ".join(qrows[-1]), flush=True)
