@@ -18,7 +18,8 @@ from spleeter_ext.config import (
 from spleeter_ext.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
-#: every preset's JSON as committed before the presets were shrunk to their differences (78cebf2; the stacks: 29f6714)
+#: every preset's JSON as committed before the presets were shrunk to their differences (78cebf2; the stacks: 29f6714),
+#: then changed on purpose: softmax masks for the 2D Wave-U-Net and Demucs presets and their stacks (docs/models.md)
 BEFORE = json.loads((Path(__file__).parent / "fixtures" / "presets_resolved.json").read_text())
 MINIMAL = {"instrument_list": ["vocals", "accompaniment"], "model": {"type": "passthrough_2d"}}
 

@@ -16,10 +16,14 @@ DEFAULT_STAGE1 = {"type": "spleeter_unet_2d", "params": {}}
 
 
 def refiner_model(refiner: Optional[dict], stage1_model: dict, source: str) -> dict:
-    """``{'type', 'params'}`` of the refiners: by default the first stage's architecture and size; a dict
-    without ``type`` gives parameters of the first stage's architecture."""
+    """``{'type', 'params'}`` of the refiners: by default the first stage's architecture and size (a
+    first stage's softmax masks, which share the mixture out among its sources, become sigmoid masks for
+    the single-stem refiners); a dict without ``type`` gives parameters of the first stage's architecture."""
     if refiner is None:
-        return {"type": stage1_model["type"], "params": dict(stage1_model.get("params") or {})}
+        params = dict(stage1_model.get("params") or {})
+        if params.get("output_activation") == "softmax":
+            params["output_activation"] = "sigmoid"
+        return {"type": stage1_model["type"], "params": params}
     if not isinstance(refiner, dict):
         raise ConfigError(f"{source}: 'model.params.refiner' must be a model {{'type': ..., 'params': {{...}}}} or "
                           f"null (the first stage's architecture), got {refiner!r}")

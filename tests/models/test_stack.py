@@ -146,3 +146,16 @@ def test_frozen_stage_one_from_stock_checkpoint(stock_model, tmp_path):
         np.testing.assert_array_equal(var.numpy(), reader.get_tensor(name))
     out = est.separate(mixture.numpy()[0])
     assert set(out) == set(stock_model["instruments"]) and all(np.isfinite(v).all() for v in out.values())
+
+
+@pytest.mark.parametrize("family", ["wave_unet_2d", "demucs_2d"])
+def test_softmax_first_stage_gets_sigmoid_refiners(family):
+    # a softmax shares the mixture out among sources: one stem's refiner masks with a sigmoid instead
+    est = build_estimator(stack_config({"type": family, "params": {**TINY[family], "output_activation": "softmax"}}))
+    est.build()
+    assert est.stage1.body.output_activation == "softmax"
+    assert [r.output_activation for r in est.body.refiners] == ["sigmoid"] * 3
+    _, losses, mixture = _train(est, steps=1)
+    assert np.isfinite(losses[0])
+    masks = est.stage1.call_body(tf.random.uniform((1, 64, 64, 2)) * 10.0).numpy()
+    np.testing.assert_allclose(masks.sum(axis=-1), 1.0, atol=1e-5)
