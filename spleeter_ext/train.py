@@ -253,9 +253,60 @@ def train(params, data: str, steps: Optional[int] = None, batch_size: Optional[i
         return _train(cfg, data, out, csv, verbose, validate)
 
 
+#: config keys a checkpoint's meaning depends on: resuming under other values is refused (steps, learning
+#: rate, batch size, precision and validation may change between sessions)
+RESUME_KEYS = ("model", "instrument_list", "sample_rate", "n_channels", "frame_length", "frame_step", "F",
+               "separation_exponent", "loss_type", "random_seed")
+
+
+def _first_difference(new, old, key: str) -> Optional[str]:
+    """The dotted key of the first difference between two JSON values, or None when they are equal."""
+    if isinstance(new, dict) and isinstance(old, dict):
+        for k in sorted(set(new) | set(old)):
+            found = _first_difference(new.get(k), old.get(k), f"{key}.{k}")
+            if found:
+                return found
+        return None
+    return None if new == old else key
+
+
+def check_resumable(out: Path, cfg: dict) -> None:
+    """Refuse to resume the checkpoint in ``out`` with a config whose model, stems, STFT, loss or seed
+    differ from those it was trained with (its ``config.json``): the run would silently continue another
+    model, or under another seed than the one it is filed under."""
+    import tensorflow as tf
+
+    saved = out / "config.json"
+    latest = tf.train.latest_checkpoint(str(out))
+    if not latest or not saved.is_file():
+        return
+    try:
+        before = json.loads(saved.read_text())
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{saved}: unreadable ({exc}); delete {out} to start over") from exc
+    now = dump_config(cfg)
+    for key in RESUME_KEYS:
+        if key in before:
+            diff = _first_difference(now.get(key), before[key], key)
+            if diff:
+                raise ConfigError(
+                    f"{out}: holds a checkpoint ({Path(latest).name}) trained with another '{diff}' than this "
+                    f"config's ({_value_at(before, diff)!r} there, {_value_at(now, diff)!r} here); train into "
+                    f"another --model-dir, or delete {out} to start over")
+
+
+def _value_at(cfg: dict, dotted: str):
+    value = cfg
+    for part in dotted.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
+
+
 def _train(cfg: dict, data: str, out: Path, csv: Optional[str], verbose: int, validate: bool) -> Path:
     """:func:`train` once the config is resolved, under its precision's policy."""
     import tensorflow as tf
+
+    check_resumable(out, cfg)
 
     from .data.pipeline import training_dataset, validation_excerpts
     from .data.tracks import discover

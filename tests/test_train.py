@@ -70,6 +70,33 @@ def test_train_cli_writes_a_model_dir_that_separates(synth_data, tmp_path):
     assert len(list((tmp_path / "sep").rglob("*.wav"))) == 4
 
 
+
+def test_resuming_with_another_model_or_seed_is_refused(synth_data, tmp_path):
+    """A model directory resumes only under the model, stems, STFT, loss and seed it was trained with;
+    more steps (or another learning rate) continue it."""
+    params = FAMILIES["wave_unet_2d"]
+    cfg = tiny_training_config(tmp_path / "c.json", "wave_unet_2d", params, steps=2, save_every=2)
+    model_dir = tmp_path / "model"
+    res = subprocess.run(_train_cmd(cfg, synth_data, model_dir, "--no-validation"), capture_output=True, text=True,
+                         timeout=600)
+    assert res.returncode == 0, res.stderr[-2000:]
+    other = tiny_training_config(tmp_path / "other.json", "wave_unet_2d", {**params, "output_activation": "softmax"},
+                                 steps=4, save_every=2)
+    for config, extra, key in [(other, [], "model.params.output_activation"), (cfg, ["--seed", "7"], "random_seed")]:
+        res = subprocess.run(_train_cmd(config, synth_data, model_dir, "--no-validation", *extra),
+                             capture_output=True, text=True, timeout=600)
+        assert res.returncode != 0
+        message = [line for line in res.stderr.splitlines() if str(model_dir) in line]
+        assert len(message) == 1 and f"'{key}'" in message[0] and "--model-dir" in message[0], res.stderr[-2000:]
+    assert tf.train.latest_checkpoint(str(model_dir)).endswith("-2")  # untouched
+    longer = tiny_training_config(tmp_path / "longer.json", "wave_unet_2d", params, steps=4, save_every=2,
+                                  learning_rate=1e-4)
+    res = subprocess.run(_train_cmd(longer, synth_data, model_dir, "--no-validation"), capture_output=True, text=True,
+                         timeout=600)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert json.loads((model_dir / "run.json").read_text())["start_step"] == 2
+    assert tf.train.latest_checkpoint(str(model_dir)).endswith("-4")
+
 def test_kill_and_resume(synth_data, tmp_path):
     cfg = tiny_training_config(tmp_path / "tiny.json", "spleeter_unet_2d", FAMILIES["spleeter_unet_2d"], steps=400,
                                save_every=3)
