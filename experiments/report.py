@@ -45,6 +45,31 @@ def mean_curves(rows: Sequence[dict], keys: Sequence[str], seeds: int) -> Dict[s
     return out
 
 
+#: a run whose validation SDR moves less than this over three or more curve steps has stopped learning
+STALL_DB = 0.01
+
+
+def stalled(rows: Sequence[dict], keys: Sequence[str], seeds: int) -> List[dict]:
+    """Runs (model, seed) whose validation SDR stayed within ``STALL_DB`` of one value over at least three
+    consecutive curve steps: the output no longer follows the weights (e.g. every mask saturated at zero),
+    a failure the level-based collapse flag misses when the mixture still leaks through."""
+    frame = pd.DataFrame(list(rows))
+    found = []
+    if frame.empty:
+        return found
+    for (key, seed), f in frame[frame["model"].isin(keys) & (frame["seed"] < seeds)].groupby(["model", "seed"]):
+        f = f.sort_values("step")
+        sdr, steps = f["SDR"].to_numpy(float), f["step"].to_numpy(int)
+        start = 0
+        for end in range(1, len(sdr) + 1):
+            if end == len(sdr) or abs(sdr[end] - sdr[start]) >= STALL_DB:
+                if end - start >= 3:
+                    found.append({"model": key, "seed": int(seed), "from": int(steps[start]),
+                                  "to": int(steps[end - 1]), "SDR": float(sdr[start])})
+                start = end
+    return found
+
+
 def ranking(scores: Dict[str, float]) -> List[str]:
     """Model keys by decreasing score (NaN last)."""
     return sorted(scores, key=lambda k: (-scores[k] if np.isfinite(scores[k]) else math.inf, k))
@@ -247,6 +272,9 @@ def curves(ctx: Context, seeds: int, train: bool = True) -> Dict[str, Path]:
                            f"at {int(last['step'])} steps: {last['collapsed'] or 'none (revived)'}")
     lines += ["", "## Collapsed stems on the validation songs (estimate ≥ 30 dB below the reference, any seed)", ""]
     lines += revived or ["- none"]
+    lines += ["", f"## Stalled runs (validation SDR within {STALL_DB} dB over three or more curve steps)", ""]
+    lines += [f"- {labels[r['model']]}, seed {r['seed']}: {r['SDR']:.2f} dB from {r['from']} to {r['to']} steps"
+              for r in stalled(rows, [s.key for s in specs], seeds)] or ["- none"]
     lines += ["", f"Figure 5 (`{out['png'].name}`): SDR against steps and against training FLOPs."]
     out["md"].write_text("\n".join(lines) + "\n")
     out["card"] = ctx.results / "curves_runcard.json"

@@ -159,6 +159,18 @@ def test_mean_curves_average_seeds_and_keep_steps_every_seed_reached():
     assert list(frame["collapsed"]) == ["bass", "bass"]
 
 
+
+def test_stalled_runs_are_found_per_seed():
+    # seed 0 of "a" is the default run's sigmoid Wave-U-Net 2D: 1.03 dB at 100-800 steps (to 1e-5 dB)
+    curves = {("a", 0): [1.0272, 1.02719, 1.02719, 1.02718, 1.4], ("a", 1): [0.5, 1.2, 2.0, 2.6, 3.0],
+              ("b", 0): [2.0, 2.005, 2.5, 2.506, 2.52]}  # two flat pairs are not a stall
+    steps = [100, 200, 400, 800, 1600]
+    rows = [{"model": m, "seed": seed, "step": st, "SDR": v} for (m, seed), values in curves.items()
+            for st, v in zip(steps, values)]
+    assert report.stalled(rows, ["a", "b"], 2) == [{"model": "a", "seed": 0, "from": 100, "to": 800, "SDR": 1.0272}]
+    assert report.stalled(rows, ["b"], 2) == []
+    assert report.stalled(rows, ["a"], 0) == []  # seeds beyond the budget's are ignored
+
 def test_budgets_write_to_their_own_folders_and_default_has_1600_steps():
     from experiments.__main__ import context  # noqa: F401  (the CLI builds the folder from the budget)
     from experiments.common import RESULTS
