@@ -85,6 +85,22 @@ def curves(budget: str = BudgetOption, seeds: int = SeedsOption, data: Optional[
     _print(report.curves(context(budget, data, steps, out, runs), seeds).values())
 
 
+@command(target=app)
+def status(budget: str = BudgetOption, seeds: int = SeedsOption, steps: Optional[int] = StepsOption,
+           out: Optional[str] = OutOption) -> None:
+    """What the ledger holds of a budget, what is missing and the wall time still needed (reads the ledger
+    only: no data, no training)."""
+    from .progress import format_progress
+
+    if budget not in BUDGETS:
+        raise SpleeterExtError(f"--budget must be one of {', '.join(PUBLIC_BUDGETS)}, got {budget!r}")
+    b = BUDGETS[budget]
+    steps = int(steps or b.steps)
+    folder = Path(out) if out else RESULTS / (b.name if steps == b.steps else f"{b.name}-{steps}steps")
+    for line in format_progress(Ledger(folder), b, steps, seeds):
+        typer.echo(line)
+
+
 def main() -> None:
     app(prog_name="python -m experiments")
 

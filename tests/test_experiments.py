@@ -171,6 +171,21 @@ def test_stalled_runs_are_found_per_seed():
     assert report.stalled(rows, ["b"], 2) == []
     assert report.stalled(rows, ["a"], 0) == []  # seeds beyond the budget's are ignored
 
+
+def test_status_lists_missing_runs_and_the_time_they_need(tmp_path):
+    ctx = make_ctx(tmp_path)
+    fill_ledger(ctx, {k: v for k, v in SDR_OF.items() if k != "demucs_1d"}, seeds=2)  # 60 s of training per run
+    res = subprocess.run([sys.executable, "-m", "experiments", "status", "--seeds", "3", "--out", str(ctx.results)],
+                         capture_output=True, text=True, cwd=REPO, timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    table = {line.split("|")[1].strip(): [c.strip() for c in line.split("|")[2:-1]]
+             for line in res.stdout.splitlines() if line.startswith("| ") and "---" not in line}
+    assert table["Wave-U-Net 1D"] == ["0 1", "2", "1.0", "1"]
+    assert table["Demucs 1D"] == ["-", "0 1 2", "?", "?"]
+    assert table["Stacked Wave-U-Net 1D"] == ["-", "0 1 2", "?", "?"]  # the stack of the leader (5.0 dB)
+    assert "left: 0.1 h" in res.stdout and "Demucs 1D, Stacked Wave-U-Net 1D" in res.stdout
+    assert "provisional" in res.stdout
+
 def test_budgets_write_to_their_own_folders_and_default_has_1600_steps():
     from experiments.__main__ import context  # noqa: F401  (the CLI builds the folder from the budget)
     from experiments.common import RESULTS
