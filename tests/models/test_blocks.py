@@ -24,6 +24,39 @@ def test_upsampling_puts_decimated_samples_back_and_interpolates_between():
     np.testing.assert_array_equal(line, [0.0, 1.0, 2.0, 4.0, 6.0, 6.0])  # the last sample is repeated
 
 
+
+@pytest.mark.parametrize("axes", [(1,), (1, 2)])
+def test_decimation_and_upsampling_gradients_with_unknown_lengths(axes):
+    """Decimate keeps x[:, ::2] (every decimated axis) and both layers' gradients are the exact scatter of
+    the upstream gradient, with lengths known only when the graph runs."""
+    x = tf.random.stateless_normal((2, 8, 12, 3), seed=[0, 1])
+    w = tf.random.stateless_normal((2, 8, 12, 3), seed=[0, 2])
+    kept = tuple(slice(None, None, 2) if a in axes else slice(None) for a in range(4))
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3])])
+    def grads(v):
+        with tf.GradientTape(persistent=True) as tape:
+            tape.watch(v)
+            down = blocks.Decimate(axes)(v)
+            up = blocks.LinearUpsample(axes)(down)
+            loss_down = tf.reduce_sum(down * w[kept])
+            loss_up = tf.reduce_sum(up * w)
+        return down, tape.gradient(loss_down, v), tape.gradient(loss_up, v)
+
+    down, g_down, g_up = (t.numpy() for t in grads(x))
+    np.testing.assert_array_equal(down, x.numpy()[kept])
+    expected = np.zeros(x.shape, np.float32)
+    expected[kept] = w.numpy()[kept]
+    np.testing.assert_array_equal(g_down, expected)
+    # through decimation, the gradient reaching the kept samples is upsampling's own
+    with tf.GradientTape() as tape:
+        d = tf.constant(x.numpy()[kept])
+        tape.watch(d)
+        loss = tf.reduce_sum(blocks.LinearUpsample(axes)(d) * w)
+    np.testing.assert_allclose(g_up[kept], tape.gradient(loss, d).numpy(), rtol=1e-6, atol=1e-6)
+    assert not g_up[tuple(slice(1, None, 2) if a == 1 else slice(None) for a in range(4))].any()
+
+
 @pytest.mark.parametrize("graph", [False, True])
 def test_glu_gates_the_first_half_with_the_second(graph):
     x = tf.random.stateless_normal((2, 5, 8), seed=[1, 0])
