@@ -31,8 +31,13 @@ def context(budget: str, data: Optional[str], steps: Optional[int], out: Optiona
     info = prepare_data(b.data, data, b.name)
     shift = prepare_data(b.shift, None, b.name) if (b.shift is not None and not data) else None
     steps = int(steps or b.steps)
-    folder = Path(out) if out else RESULTS / (b.name if steps == b.steps else f"{b.name}-{steps}steps")
-    return Context(b, info, shift, steps, folder, Path(runs))
+    return Context(b, info, shift, steps, results_folder(budget, steps, out), Path(runs))
+
+
+def results_folder(budget: str, steps: int, out: Optional[str]) -> Path:
+    """``--out``, else ``results/<budget>`` (``results/<budget>-<N>steps`` for another number of steps)."""
+    b = BUDGETS[budget]
+    return Path(out) if out else RESULTS / (b.name if steps == b.steps else f"{b.name}-{steps}steps")
 
 
 def _print(paths) -> None:
@@ -96,8 +101,7 @@ def status(budget: str = BudgetOption, seeds: int = SeedsOption, steps: Optional
         raise SpleeterExtError(f"--budget must be one of {', '.join(PUBLIC_BUDGETS)}, got {budget!r}")
     b = BUDGETS[budget]
     steps = int(steps or b.steps)
-    folder = Path(out) if out else RESULTS / (b.name if steps == b.steps else f"{b.name}-{steps}steps")
-    for line in format_progress(Ledger(folder), b, steps, seeds):
+    for line in format_progress(Ledger(results_folder(budget, steps, out)), b, steps, seeds):
         typer.echo(line)
 
 

@@ -33,21 +33,18 @@ def progress(ledger: Ledger, budget: Budget, steps: int, seeds: int,
             per_seed.setdefault(seed, float(r.get("train_wall_seconds") or 0.0))
             per_seed[seed] += float(r.get("eval_wall_seconds") or 0.0)
         mean = float(np.mean([per_seed[s] for s in done])) if done else float("nan")
+        tested = [float(r["SDR_overall"]) for r in rows if r["testset"] == "test"]
         missing = [s for s in range(seeds) if s not in done]
         out.append({"key": spec.key, "title": spec.title, "config": config, "done": done, "missing": missing,
-                    "run_seconds": mean, "left_seconds": mean * len(missing) if missing else 0.0})
+                    "run_seconds": mean, "left_seconds": mean * len(missing) if missing else 0.0,
+                    "SDR": float(np.mean(tested)) if tested else float("nan")})
     return out
 
 
-def leader(rows: Sequence[Dict], ledger: Ledger, budget: Budget, steps: int) -> Optional[ModelSpec]:
-    """The single model with the highest mean test SDR over its finished seeds (provisional while seeds
-    are missing), or None before any run finished."""
-    scores = {}
-    for row in rows:
-        found = [r for r in ledger.rows("runs", config=row["config"], steps=steps, batch_size=budget.batch_size,
-                                        testset="test") if int(r["seed"]) in row["done"]]
-        if found:
-            scores[row["key"]] = float(np.mean([float(r["SDR_overall"]) for r in found]))
+def leader(rows: Sequence[Dict]) -> Optional[ModelSpec]:
+    """The single model of :func:`progress` rows with the highest mean test SDR over its finished seeds
+    (provisional while seeds are missing), or None before any run finished."""
+    scores = {r["key"]: r["SDR"] for r in rows if np.isfinite(r["SDR"])}
     if not scores:
         return None
     best = max(scores, key=scores.get)
@@ -57,7 +54,7 @@ def leader(rows: Sequence[Dict], ledger: Ledger, budget: Budget, steps: int) -> 
 def format_progress(ledger: Ledger, budget: Budget, steps: int, seeds: int) -> List[str]:
     """The status table of the six single models and the stack of the (provisional) winner."""
     rows = progress(ledger, budget, steps, seeds)
-    best = leader(rows, ledger, budget, steps)
+    best = leader(rows)
     if best is not None:
         rows += progress(ledger, budget, steps, seeds, [stack_of(best)])
     lines = [f"budget '{budget.name}', {steps} steps at batch {budget.batch_size}, seeds 0..{seeds - 1}; "
